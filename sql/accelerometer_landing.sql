@@ -1,0 +1,16 @@
+-- Landing table of phone accelerometer readings, one JSON object per line.
+-- `user` is the customer's e-mail; `timestamp` is epoch milliseconds (UTC).
+-- ${lake} is the lake root (e.g. s3://stedi-lake); stedi substitutes it.
+CREATE EXTERNAL TABLE IF NOT EXISTS `accelerometer_landing` (
+  `user` string,
+  `timestamp` bigint,
+  `x` double,
+  `y` double,
+  `z` double
+)
+ROW FORMAT SERDE 'org.openx.data.jsonserde.JsonSerDe'
+WITH SERDEPROPERTIES ('ignore.malformed.json' = 'FALSE', 'case.insensitive' = 'FALSE')
+STORED AS INPUTFORMAT 'org.apache.hadoop.mapred.TextInputFormat'
+OUTPUTFORMAT 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat'
+LOCATION '${lake}/accelerometer/landing/'
+TBLPROPERTIES ('classification' = 'json');

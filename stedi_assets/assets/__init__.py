@@ -1,0 +1,1 @@
+"""One module per table: the rule that builds it, its asset, and the checks that prove it."""

@@ -1,0 +1,40 @@
+"""accelerometer_trusted: phone readings of customers who consented to research.
+
+Rule: readings whose ``user`` is a customer_trusted e-mail, accelerometer columns only, exact
+duplicates (a file uploaded twice) once. Privacy profile: also only readings taken at or after
+the customer's ``shareWithResearchAsOfDate``.
+"""
+
+from dagster import asset
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.assets.reading_checks import reading_checks
+from stedi_assets.consent import ACCELEROMETER_OWNERSHIP as OWNERSHIP
+from stedi_assets.rules import Rules
+
+ACCELEROMETER_COLUMNS = ("user", "timestamp", "x", "y", "z")
+
+
+def build_accelerometer_trusted(
+    accelerometer_landing: DataFrame, customer_trusted: DataFrame, *, privacy: bool
+) -> DataFrame:
+    readings = (
+        accelerometer_landing.select(*ACCELEROMETER_COLUMNS)
+        .where(F.col("user").isNotNull() & F.col("timestamp").isNotNull())
+        .dropDuplicates()
+    )
+    return OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy)
+
+
+@asset(group_name="trusted", kinds={"spark", "parquet"})
+def accelerometer_trusted(
+    accelerometer_landing: DataFrame, customer_trusted: DataFrame, rules: Rules
+) -> DataFrame:
+    """Accelerometer readings of consenting customers (since their consent, by default)."""
+    return build_accelerometer_trusted(
+        accelerometer_landing, customer_trusted, privacy=rules.privacy
+    )
+
+
+accelerometer_trusted_checks = reading_checks(accelerometer_trusted, "customer_trusted", OWNERSHIP)

@@ -1,0 +1,67 @@
+"""customer_trusted: the customers who agreed to share their data for research.
+
+Rule (both profiles): one row per e-mail, the record with the latest ``lastUpdateDate``
+(so a later record without consent withdraws the customer), kept only if that record
+carries ``shareWithResearchAsOfDate``.
+"""
+
+from dagster import AssetCheckResult, asset, asset_check
+from pyspark.sql import DataFrame, Window
+from pyspark.sql import functions as F
+
+from stedi_assets.rules import duplicate_keys, rule_check
+
+CUSTOMER_COLUMNS = (
+    "customerName",
+    "email",
+    "phone",
+    "birthDay",
+    "serialNumber",
+    "registrationDate",
+    "lastUpdateDate",
+    "shareWithResearchAsOfDate",
+    "shareWithPublicAsOfDate",
+    "shareWithFriendsAsOfDate",
+)
+
+
+def latest_customer_records(customers: DataFrame) -> DataFrame:
+    """Each e-mail's most recent record. On a tie the record without research consent wins:
+    when we cannot tell which is current, we assume the customer did not consent."""
+    newest_first = Window.partitionBy("email").orderBy(
+        F.col("lastUpdateDate").desc_nulls_last(),
+        F.col("shareWithResearchAsOfDate").asc_nulls_first(),
+    )
+    return (
+        customers.where(F.col("email").isNotNull())
+        .withColumn("_recency", F.row_number().over(newest_first))
+        .where(F.col("_recency") == 1)
+        .select(*CUSTOMER_COLUMNS)
+    )
+
+
+def build_customer_trusted(customer_landing: DataFrame) -> DataFrame:
+    return latest_customer_records(customer_landing).where(
+        F.col("shareWithResearchAsOfDate").isNotNull()
+    )
+
+
+@asset(group_name="trusted", kinds={"spark", "parquet"})
+def customer_trusted(customer_landing: DataFrame) -> DataFrame:
+    """Customers whose latest record consents to research, one row per e-mail."""
+    return build_customer_trusted(customer_landing)
+
+
+@asset_check(
+    asset=customer_trusted, blocking=True, description="Every row carries research consent."
+)
+def consent_present(customer_trusted: DataFrame) -> AssetCheckResult:
+    return rule_check(customer_trusted.where(F.col("shareWithResearchAsOfDate").isNull()).count())
+
+
+@asset_check(asset=customer_trusted, blocking=True, description="One row per e-mail.")
+def one_row_per_email(customer_trusted: DataFrame) -> AssetCheckResult:
+    return rule_check(duplicate_keys(customer_trusted, "email"))
+
+
+customer_trusted_checks = [consent_present, one_row_per_email]

@@ -1,0 +1,92 @@
+"""customers_curated: consenting customers who have accelerometer data — the customers whose
+Step Trainer readings may be used.
+
+Rule: customer_trusted rows with at least one accelerometer_trusted reading, one row each.
+Privacy profile: a serial number held by more than one such customer (a fulfillment defect)
+cannot say whose step readings are whose, so its customers are left out here and their step
+readings never pass; they are counted in this asset's metadata.
+"""
+
+from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.rules import Rules, duplicate_keys, rule_check
+
+
+def customers_with_readings(
+    customer_trusted: DataFrame, accelerometer_trusted: DataFrame
+) -> DataFrame:
+    users = accelerometer_trusted.select(F.col("user").alias("email")).distinct()
+    return customer_trusted.join(users, "email", "left_semi").select(*customer_trusted.columns)
+
+
+def ambiguous_serials(customers: DataFrame) -> DataFrame:
+    """Serial numbers held by more than one customer, with how many hold each."""
+    return (
+        customers.groupBy("serialNumber")
+        .agg(F.countDistinct("email").alias("holders"))
+        .where(F.col("holders") > 1)
+    )
+
+
+def build_customers_curated(
+    customer_trusted: DataFrame, accelerometer_trusted: DataFrame, *, privacy: bool
+) -> DataFrame:
+    customers = customers_with_readings(customer_trusted, accelerometer_trusted)
+    if not privacy:
+        return customers
+    return customers.join(ambiguous_serials(customers), "serialNumber", "left_anti").select(
+        *customers.columns
+    )
+
+
+@asset(group_name="curated", kinds={"spark", "parquet"})
+def customers_curated(
+    context: AssetExecutionContext,
+    customer_trusted: DataFrame,
+    accelerometer_trusted: DataFrame,
+    rules: Rules,
+) -> DataFrame:
+    """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
+    with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
+    ambiguous = ambiguous_serials(with_readings)
+    context.add_output_metadata(
+        {
+            "ambiguous_serials": ambiguous.count(),
+            "customers_with_ambiguous_serial": int(
+                ambiguous.agg(F.coalesce(F.sum("holders"), F.lit(0))).first()[0]
+            ),
+        }
+    )
+    return build_customers_curated(customer_trusted, accelerometer_trusted, privacy=rules.privacy)
+
+
+@asset_check(asset=customers_curated, blocking=True, description="One row per e-mail.")
+def one_row_per_email(customers_curated: DataFrame) -> AssetCheckResult:
+    return rule_check(duplicate_keys(customers_curated, "email"))
+
+
+@asset_check(
+    asset=customers_curated,
+    blocking=True,
+    description="One customer per serial number (enforced by the privacy profile; the udacity "
+    "profile reports ambiguous serials).",
+)
+def one_customer_per_serial(customers_curated: DataFrame, rules: Rules) -> AssetCheckResult:
+    ambiguous = ambiguous_serials(customers_curated)
+    return rule_check(
+        duplicate_keys(customers_curated, "serialNumber"),
+        enforced=rules.privacy,
+        ambiguous_serials=ambiguous.count(),
+    )
+
+
+@asset_check(
+    asset=customers_curated, blocking=True, description="Every customer carries research consent."
+)
+def consent_present(customers_curated: DataFrame) -> AssetCheckResult:
+    return rule_check(customers_curated.where(F.col("shareWithResearchAsOfDate").isNull()).count())
+
+
+customers_curated_checks = [one_row_per_email, one_customer_per_serial, consent_present]

@@ -1,0 +1,44 @@
+"""step_trainer_trusted: Step Trainer readings of the devices of customers_curated.
+
+Rule: readings whose ``serialNumber`` belongs to a customers_curated customer, exact duplicates
+once. Privacy profile: also only readings taken at or after that customer's research consent
+(ambiguous serials are already absent from customers_curated).
+"""
+
+from dagster import asset
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.assets.reading_checks import reading_checks
+from stedi_assets.consent import STEP_TRAINER_OWNERSHIP as OWNERSHIP
+from stedi_assets.rules import Rules
+
+STEP_TRAINER_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
+
+
+def build_step_trainer_trusted(
+    step_trainer_landing: DataFrame, customers_curated: DataFrame, *, privacy: bool
+) -> DataFrame:
+    readings = (
+        step_trainer_landing.select(*STEP_TRAINER_COLUMNS)
+        .where(F.col("sensorReadingTime").isNotNull() & F.col("serialNumber").isNotNull())
+        .dropDuplicates()
+    )
+    if not privacy:
+        # The rubric's rule: a serial held by several curated customers still passes, once.
+        owners = customers_curated.select("serialNumber").distinct()
+        return readings.join(owners, "serialNumber", "left_semi").select(*STEP_TRAINER_COLUMNS)
+    return OWNERSHIP.consenting(readings, customers_curated, privacy=True)
+
+
+@asset(group_name="trusted", kinds={"spark", "parquet"})
+def step_trainer_trusted(
+    step_trainer_landing: DataFrame, customers_curated: DataFrame, rules: Rules
+) -> DataFrame:
+    """Step Trainer readings of curated customers' devices (since their consent, by default)."""
+    return build_step_trainer_trusted(
+        step_trainer_landing, customers_curated, privacy=rules.privacy
+    )
+
+
+step_trainer_trusted_checks = reading_checks(step_trainer_trusted, "customers_curated", OWNERSHIP)

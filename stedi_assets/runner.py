@@ -1,0 +1,86 @@
+"""Runs the whole lakehouse in this process and summarizes the outcome (used by ``stedi run``
+and the tests)."""
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import AssetCheckSeverity, DagsterInstance
+
+from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
+from stedi_assets.rules import Profile
+from stedi_assets.settings import Settings
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    asset: str
+    name: str
+    passed: bool
+    blocking_failure: bool  # failed with ERROR severity on a blocking check: downstream stopped
+    violations: int | None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    success: bool
+    run_id: str
+    row_counts: dict[str, int]
+    checks: list[CheckOutcome]
+
+    @property
+    def blocking_failures(self) -> list[CheckOutcome]:
+        return [c for c in self.checks if c.blocking_failure]
+
+
+def run_config(profile: Profile | str) -> dict[str, Any]:
+    return {"resources": {"rules": {"config": {"profile": Profile(profile).name}}}}
+
+
+@contextmanager
+def _instance(given: DagsterInstance | None) -> Iterator[DagsterInstance]:
+    """The caller's instance, else ``$DAGSTER_HOME``'s (so runs show in the UI), else a
+    throwaway one."""
+    if given is not None:
+        yield given
+        return
+    owned = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    with owned:
+        yield owned
+
+
+def run_lakehouse(
+    settings: Settings,
+    profile: Profile | str = Profile.privacy,
+    instance: DagsterInstance | None = None,
+) -> RunSummary:
+    """Materializes every asset and runs every check in one process (one Spark session)."""
+    job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
+    with _instance(instance) as dagster_instance:
+        result = job.execute_in_process(
+            run_config=run_config(profile), instance=dagster_instance, raise_on_error=False
+        )
+    row_counts = {
+        event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
+        for event in result.get_asset_materialization_events()
+    }
+    checks = [
+        CheckOutcome(
+            asset=evaluation.asset_key.path[-1],
+            name=evaluation.check_name,
+            passed=evaluation.passed,
+            blocking_failure=not evaluation.passed
+            and evaluation.blocking
+            and evaluation.severity == AssetCheckSeverity.ERROR,
+            violations=_violations(evaluation.metadata),
+        )
+        for evaluation in result.get_asset_check_evaluations()
+    ]
+    return RunSummary(result.success, result.run_id, row_counts, checks)
+
+
+def _violations(metadata: dict[str, Any]) -> int | None:
+    value = metadata.get("violations")
+    return None if value is None else int(value.value)

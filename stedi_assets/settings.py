@@ -1,0 +1,100 @@
+"""Settings from the environment, and the one place that chooses local or AWS resources.
+
+| variable | meaning | default |
+|---|---|---|
+| STEDI_LAKE | lake root: a local folder or ``s3://bucket/prefix`` | ``./lake`` |
+| STEDI_SPARK_MASTER | Spark master URL | ``local[*]`` |
+| STEDI_SPARK_DRIVER_MEMORY | driver memory (the whole Spark in local mode) | ``2g`` |
+| STEDI_SHUFFLE_PARTITIONS | ``spark.sql.shuffle.partitions`` | ``4`` |
+| STEDI_CATALOG_PATH | embedded catalog file (local lakes) | ``<lake>/_catalog/catalog.sqlite`` |
+| STEDI_DATABASE | catalog database name | ``stedi`` |
+"""
+
+import os
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from dagster_pyspark import PySparkResource
+
+from stedi_assets.rules import Rules
+from stedi_assets.storage.catalog import CatalogResource, LocalCatalog
+from stedi_assets.storage.io_manager import LakeIOManager
+from stedi_assets.storage.lake import Lake
+
+
+@dataclass(frozen=True)
+class Settings:
+    lake: str = "lake"
+    spark_master: str = "local[*]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = 4
+    catalog_path: str | None = None
+    database: str = "stedi"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> "Settings":
+        env = os.environ
+        settings = cls(
+            lake=env.get("STEDI_LAKE", cls.lake),
+            spark_master=env.get("STEDI_SPARK_MASTER", cls.spark_master),
+            driver_memory=env.get("STEDI_SPARK_DRIVER_MEMORY", cls.driver_memory),
+            shuffle_partitions=int(env.get("STEDI_SHUFFLE_PARTITIONS", cls.shuffle_partitions)),
+            catalog_path=env.get("STEDI_CATALOG_PATH") or None,
+            database=env.get("STEDI_DATABASE", cls.database),
+        )
+        return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+
+    @property
+    def is_s3(self) -> bool:
+        return self.lake.startswith(("s3://", "s3a://"))
+
+    @property
+    def lake_root(self) -> str:
+        """The lake as an absolute local path or an S3 URI, without a trailing slash."""
+        if self.is_s3:
+            return self.lake.rstrip("/")
+        return str(Path(self.lake).expanduser().resolve())
+
+    def spark_config(self) -> dict[str, str]:
+        return {
+            "spark.master": self.spark_master,
+            "spark.app.name": "stedi-lakehouse",
+            "spark.driver.memory": self.driver_memory,
+            # Spark binds to loopback only; nothing here is meant to be reachable from outside.
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.ui.enabled": "false",
+            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+            "spark.sql.session.timeZone": "UTC",
+        }
+
+
+def prepare_spark_environment() -> None:
+    """Python workers must run this interpreter (the project's venv), and Spark must not go
+    looking for a public interface to bind to."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def build_catalog(settings: Settings) -> CatalogResource:
+    if settings.is_s3:
+        raise NotImplementedError("an s3:// lake needs the Glue catalog, which is not built yet")
+    path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
+    return LocalCatalog(path=path, database=settings.database)
+
+
+def build_resources(settings: Settings) -> dict[str, Any]:
+    """Every resource the assets use, local or AWS as ``settings`` say."""
+    prepare_spark_environment()
+    spark = PySparkResource(spark_config=settings.spark_config())
+    lake = Lake(root=settings.lake_root, spark=spark, catalog=build_catalog(settings))
+    return {
+        "pyspark": spark,
+        "lake": lake,
+        "io_manager": LakeIOManager(lake=lake),
+        # The rule profile is chosen per run (launchpad or ``stedi run --profile``).
+        "rules": Rules.configure_at_launch(),
+    }
