@@ -29,6 +29,7 @@ class RunSummary:
     run_id: str
     row_counts: dict[str, int]
     checks: list[CheckOutcome]
+    failures: list[str]  # "<step>: <error message>" of every failed step
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -78,7 +79,12 @@ def run_lakehouse(
         )
         for evaluation in result.get_asset_check_evaluations()
     ]
-    return RunSummary(result.success, result.run_id, row_counts, checks)
+    failures = [
+        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error is not None
+    ]
+    return RunSummary(result.success, result.run_id, row_counts, checks, failures)
 
 
 def _violations(metadata: dict[str, Any]) -> int | None:

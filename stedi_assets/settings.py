@@ -16,12 +16,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from dagster_pyspark import PySparkResource
-
 from stedi_assets.rules import Rules
 from stedi_assets.storage.catalog import CatalogResource, LocalCatalog
 from stedi_assets.storage.io_manager import LakeIOManager
 from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.s3 import (
+    LakeSparkResource,
+    cached_jars,
+    jar_class_path_config,
+    s3a_spark_config,
+)
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,12 @@ class Settings:
             "spark.ui.enabled": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
+            # The session is process-wide and jars only load when the JVM starts, so the S3A
+            # jars ride along whenever they are cached (a class path entry, no copy): a local
+            # run that starts the session first does not lock a later s3:// run out.
+            **jar_class_path_config(cached_jars()),
+            # An s3:// lake: S3A's Hadoop options (and a clear error if the jars are missing).
+            **(s3a_spark_config() if self.is_s3 else {}),
         }
 
 
@@ -81,7 +91,12 @@ def prepare_spark_environment() -> None:
 
 def build_catalog(settings: Settings) -> CatalogResource:
     if settings.is_s3:
-        raise NotImplementedError("an s3:// lake needs the Glue catalog, which is not built yet")
+        # Imported here so that a local lake never loads the AWS side.
+        from stedi_assets.aws.clients import AwsClientsResource
+        from stedi_assets.storage.glue import GlueCatalog
+
+        # Region, credentials and endpoint (AWS_ENDPOINT_URL) from the standard AWS chain.
+        return GlueCatalog(database=settings.database, aws=AwsClientsResource())
     path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
     return LocalCatalog(path=path, database=settings.database)
 
@@ -89,7 +104,8 @@ def build_catalog(settings: Settings) -> CatalogResource:
 def build_resources(settings: Settings) -> dict[str, Any]:
     """Every resource the assets use, local or AWS as ``settings`` say."""
     prepare_spark_environment()
-    spark = PySparkResource(spark_config=settings.spark_config())
+    # A PySparkResource that also applies spark.hadoop.* options to an already running session.
+    spark = LakeSparkResource(spark_config=settings.spark_config())
     lake = Lake(root=settings.lake_root, spark=spark, catalog=build_catalog(settings))
     return {
         "pyspark": spark,

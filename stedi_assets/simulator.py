@@ -39,6 +39,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 MS_PER_SECOND = 1_000
 MS_PER_MINUTE = 60 * MS_PER_SECOND
@@ -191,7 +192,7 @@ def generate_landing(
 def summarize(files: Sequence[LandingFile]) -> SimulationSummary:
     """Counts customers, consent, rows and reading days in ``files``. A customer's latest
     record (highest lastUpdateDate, later file on a tie) decides their consent."""
-    latest: dict[str, dict[str, object]] = {}
+    latest: dict[str, dict[str, Any]] = {}
     accelerometer_rows = 0
     step_trainer_rows = 0
     reading_days: set[str] = set()

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import ast
 import datetime
-import importlib.util
 import json
-import os
 import re
 import sys
 from collections import defaultdict
@@ -17,23 +15,15 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-# The bare ``pytest`` script does not put the repository on sys.path while the package is not
-# installed (no conftest or pythonpath setting yet); make the import work either way.
-if importlib.util.find_spec("stedi_assets") is None:
-    sys.path.insert(0, str(REPO))
-
-from stedi_assets.simulator import (  # noqa: E402
+from stedi_assets.simulator import (
     LandingFile,
     SimulationSummary,
     generate_landing,
     summarize,
     write_landing,
 )
+from stedi_assets_tests.conftest import REPO, reference_data
 
-REFERENCE_DATA = Path(
-    os.environ.get("STEDI_REFERENCE_DATA", str(REPO.parent / "shared" / "reference-data"))
-)
 MS_PER_DAY = 86_400_000
 
 CUSTOMER_KEYS = (
@@ -275,9 +265,7 @@ def test_fields_have_the_reference_names_order_and_types(landing: Landing) -> No
 
 
 def _reference_lines(entity: str, limit: int = 300) -> list[str]:
-    folder = REFERENCE_DATA / entity / "landing"
-    if not folder.is_dir():
-        pytest.skip(f"reference data not found at {folder} (set STEDI_REFERENCE_DATA)")
+    folder = reference_data() / entity / "landing"
     lines: list[str] = []
     for path in sorted(folder.rglob("*.json")):
         with path.open(encoding="utf-8") as handle:

@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both install first.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_LAKE ?= demo-lake
+DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+export SPARK_LOCAL_IP := 127.0.0.1
+
+.PHONY: install demo test lint dev clean
+
+install: $(STAMP)
+	@$(BIN)/python scripts/fetch_s3a_jars.py
+
+# Reinstall only when the dependency list changes.
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Spark needs Java 17+: apt-get install openjdk-17-jre-headless"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+demo: install
+	rm -rf $(DEMO_LAKE)
+	$(BIN)/stedi simulate --lake $(DEMO_LAKE)
+	$(BIN)/stedi run --lake $(DEMO_LAKE)
+
+test: install
+	$(BIN)/ruff check stedi_assets stedi_assets_tests scripts
+	$(BIN)/ruff format --check stedi_assets stedi_assets_tests scripts
+	$(BIN)/pytest
+
+lint:
+	$(BIN)/ruff check stedi_assets stedi_assets_tests scripts
+	$(BIN)/ruff format --check stedi_assets stedi_assets_tests scripts
+
+dev: install
+	mkdir -p $(DAGSTER_HOME)
+	test -d $(DEMO_LAKE) || $(BIN)/stedi simulate --lake $(DEMO_LAKE)
+	DAGSTER_HOME=$(DAGSTER_HOME) STEDI_LAKE=$(CURDIR)/$(DEMO_LAKE) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+clean:
+	rm -rf $(VENV) $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""AWS plumbing: boto3 clients from dagster-aws resources, provisioning, Athena."""

@@ -1,0 +1,72 @@
+"""Shared fixtures: one Spark session for the whole suite, and lakes in temp folders."""
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyspark.sql import SparkSession
+
+from stedi_assets.settings import Settings, prepare_spark_environment
+from stedi_assets.simulator import generate_landing, write_landing
+
+REPO = Path(__file__).resolve().parents[1]
+LANDING_ENTITIES = ("customer", "accelerometer", "step_trainer")
+
+
+def reference_data() -> Path:
+    """The Udacity reference landing zone; tests that need it fail (never skip) without it."""
+    path = Path(os.environ.get("STEDI_REFERENCE_DATA", REPO.parent / "shared" / "reference-data"))
+    if not (path / "customer" / "landing").is_dir():
+        raise FileNotFoundError(
+            f"reference data not found at {path}; set STEDI_REFERENCE_DATA to the folder that "
+            "holds customer/, accelerometer/ and step_trainer/"
+        )
+    return path
+
+
+def lake_settings(lake: Path | str) -> Settings:
+    return Settings(lake=str(lake), spark_master="local[2]", shuffle_partitions=2)
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One JVM for the suite: every run's PySparkResource gets this session back."""
+    prepare_spark_environment()
+    builder = SparkSession.builder
+    for key, value in lake_settings("unused").spark_config().items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+def link_reference_landing(lake: Path) -> Path:
+    """A lake whose landing folders are the (read-only) reference data, linked, not copied."""
+    source = reference_data()
+    for entity in LANDING_ENTITIES:
+        (lake / entity).mkdir(parents=True, exist_ok=True)
+        (lake / entity / "landing").symlink_to(source / entity / "landing")
+    return lake
+
+
+@pytest.fixture
+def reference_lake(tmp_path: Path) -> Path:
+    return link_reference_landing(tmp_path / "lake")
+
+
+@pytest.fixture(scope="session")
+def simulated_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Simulated landing data, written once; copy it with ``fresh_lake`` before writing."""
+    landing = tmp_path_factory.mktemp("simulated")
+    write_landing(str(landing), generate_landing(customers=40, days=3, seed=7))
+    return landing
+
+
+@pytest.fixture
+def simulated_lake(simulated_landing: Path, tmp_path: Path) -> Path:
+    lake = tmp_path / "lake"
+    shutil.copytree(simulated_landing, lake)
+    return lake

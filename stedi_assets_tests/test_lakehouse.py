@@ -1,0 +1,178 @@
+"""The whole graph, materialized in-process into temp lakes."""
+
+from pathlib import Path
+
+import pytest
+from dagster import Definitions, asset
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets import definitions
+from stedi_assets.definitions import LAKEHOUSE_JOB
+from stedi_assets.pii import PII_COLUMNS
+from stedi_assets.runner import run_config, run_lakehouse
+from stedi_assets.settings import build_resources
+from stedi_assets.storage.layout import TABLES
+from stedi_assets_tests.conftest import lake_settings
+
+RUBRIC_COUNTS = {
+    "customer_landing": 956,
+    "accelerometer_landing": 81_273,
+    "step_trainer_landing": 28_680,
+    "customer_trusted": 482,
+    "accelerometer_trusted": 40_981,
+    "customers_curated": 482,
+    "step_trainer_trusted": 14_460,
+    "machine_learning_curated": 43_681,
+}
+
+
+def _table(spark: SparkSession, lake: Path, name: str) -> DataFrame:
+    return spark.read.parquet(str(lake / TABLES[name].relative_path))
+
+
+def test_reference_data_through_the_udacity_profile_gives_the_rubric_counts(
+    spark: SparkSession, reference_lake: Path
+) -> None:
+    summary = run_lakehouse(lake_settings(reference_lake), "udacity")
+
+    assert summary.success
+    assert summary.row_counts == RUBRIC_COUNTS
+    for name, count in RUBRIC_COUNTS.items():
+        if not TABLES[name].is_landing:  # Parquet at the Udacity layout's location
+            assert _table(spark, reference_lake, name).count() == count
+    outcomes = {(c.asset, c.name): c for c in summary.checks}
+    pairing = outcomes[("machine_learning_curated", "same_customer_pairing")]
+    assert (pairing.passed, pairing.blocking_failure, pairing.violations) == (False, False, 2_700)
+    early = outcomes[("accelerometer_trusted", "no_reading_before_consent")]
+    assert not early.passed and not early.blocking_failure and early.violations > 0
+
+
+def test_reference_data_through_the_privacy_profile_passes_every_check(
+    spark: SparkSession, reference_lake: Path
+) -> None:
+    summary = run_lakehouse(lake_settings(reference_lake), "privacy")
+
+    assert summary.success
+    assert all(c.passed for c in summary.checks), [c for c in summary.checks if not c.passed]
+    counts = summary.row_counts
+    assert counts["customer_trusted"] == 482  # consent is the same rule
+    for name in ("accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+        assert 0 < counts[name] < RUBRIC_COUNTS[name]  # pre-consent and cross-customer rows gone
+
+
+def test_simulated_lake_privacy_run_enforces_every_privacy_rule(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    summary = run_lakehouse(lake_settings(simulated_lake), "privacy")
+
+    assert summary.success
+    assert set(summary.row_counts) == set(TABLES)
+    assert all(c.passed for c in summary.checks), [c for c in summary.checks if not c.passed]
+    assert all(summary.row_counts[name] > 0 for name in TABLES)
+
+    customers = _table(spark, simulated_lake, "customer_trusted")
+    accel = _table(spark, simulated_lake, "accelerometer_trusted")
+    steps = _table(spark, simulated_lake, "step_trainer_trusted")
+    curated = _table(spark, simulated_lake, "customers_curated")
+    ml = _table(spark, simulated_lake, "machine_learning_curated")
+
+    # Nobody in customer_trusted lacks consent; the simulated withdrawal is gone everywhere.
+    landing = spark.read.json(
+        str(simulated_lake / "customer" / "landing"), recursiveFileLookup=True
+    )
+    withdrawn = _withdrawn_emails(landing)
+    assert withdrawn, "the simulator always writes a consent withdrawal"
+    assert customers.where(F.col("email").isin(withdrawn)).count() == 0
+    assert accel.where(F.col("user").isin(withdrawn)).count() == 0
+    # No reading before its owner's consent.
+    consent = customers.select("email", "serialNumber", "shareWithResearchAsOfDate")
+    early_accel = accel.join(consent, accel.user == consent.email).where(
+        F.col("timestamp") < F.col("shareWithResearchAsOfDate")
+    )
+    early_steps = steps.join(consent, "serialNumber").where(
+        F.col("sensorReadingTime") < F.col("shareWithResearchAsOfDate")
+    )
+    assert early_accel.count() == 0 and early_steps.count() == 0
+    # One row per e-mail and per serial; no trusted duplicates; no PII in the ML table.
+    assert curated.count() == curated.select("email").distinct().count()
+    assert curated.count() == curated.select("serialNumber").distinct().count()
+    assert accel.count() == accel.distinct().count() and steps.count() == steps.distinct().count()
+    assert not PII_COLUMNS.intersection(ml.columns)
+
+
+def _withdrawn_emails(landing: DataFrame) -> list[str]:
+    """E-mails with a consenting record followed by a later one without consent."""
+    per_email = landing.groupBy("email").agg(
+        F.max_by("shareWithResearchAsOfDate", "lastUpdateDate").alias("latest"),
+        F.max("shareWithResearchAsOfDate").alias("ever"),
+    )
+    rows = per_email.where(F.col("latest").isNull() & F.col("ever").isNotNull()).collect()
+    return [row.email for row in rows]
+
+
+def test_materialization_metadata_uses_dagster_standard_keys(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.ephemeral() as instance:
+        summary = run_lakehouse(lake_settings(simulated_lake), "privacy", instance=instance)
+        assert summary.success
+        event = instance.get_latest_materialization_event(
+            definitions.customer_trusted.key
+        ).asset_materialization
+    metadata = event.metadata
+    assert metadata["dagster/row_count"].value == summary.row_counts["customer_trusted"]
+    assert metadata["dagster/table_name"].value == "stedi.customer_trusted"
+    assert metadata["dagster/uri"].value == f"{simulated_lake}/customer/trusted/"
+    columns = [c.name for c in metadata["dagster/column_schema"].schema.columns]
+    assert "email" in columns and "shareWithResearchAsOfDate" in columns
+    preview = metadata["preview"].value
+    assert "@" not in preview and "***" in preview  # e-mails never reach the UI
+
+
+def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Path) -> None:
+    """A customer_trusted that lets a consent-less customer through is caught and contained."""
+
+    @asset(name="customer_trusted", group_name="trusted")
+    def leaky_customer_trusted(customer_landing: DataFrame) -> DataFrame:
+        return customer_landing.drop("_corrupt_record").dropDuplicates(["email"])
+
+    assets = [
+        leaky_customer_trusted if a.key.path[-1] == "customer_trusted" else a
+        for a in definitions.ASSETS
+    ]
+    defs = Definitions(
+        assets=assets,
+        asset_checks=definitions.CHECKS,
+        jobs=[definitions.stedi_lakehouse],
+        resources=build_resources(lake_settings(simulated_lake)),
+        executor=definitions.in_process_executor,
+    )
+    result = defs.resolve_job_def(LAKEHOUSE_JOB).execute_in_process(
+        run_config=run_config("privacy"), raise_on_error=False
+    )
+
+    assert not result.success
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert "consent_present" in failed
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {
+        "customer_landing",
+        "accelerometer_landing",
+        "step_trainer_landing",
+        "customer_trusted",
+    }
+    assert not (simulated_lake / "accelerometer" / "trusted").exists()
+
+
+@pytest.mark.parametrize("table", ["customer_landing", "accelerometer_landing"])
+def test_a_missing_landing_folder_is_a_clear_error(tmp_path: Path, table: str) -> None:
+    summary = run_lakehouse(lake_settings(tmp_path / "empty-lake"), "privacy")
+    assert not summary.success
+    assert table not in summary.row_counts
+    assert any(
+        f"no landing data for {table}" in failure and "empty-lake" in failure
+        for failure in summary.failures
+    ), summary.failures
