@@ -11,6 +11,7 @@ the cache (with its verified ``.sha1`` beside it) is not downloaded again. Stand
 only: it runs before anything else is installed (``make install``).
 
 Usage: python scripts/fetch_s3a_jars.py [--verify]
+Environment: STEDI_JAR_CACHE (the cache folder), STEDI_MAVEN_REPO (a Maven Central mirror).
 """
 
 import argparse
@@ -24,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MAVEN_CENTRAL = "https://repo1.maven.org/maven2"
+# A mirror (or a file:// folder laid out like Maven, as the tests use) may stand in.
+REPOSITORY = os.environ.get("STEDI_MAVEN_REPO", MAVEN_CENTRAL).rstrip("/")
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Artifact:
 
     @property
     def url(self) -> str:
-        return f"{MAVEN_CENTRAL}/{self.group.replace('.', '/')}/{self.name}/{self.version}/" + (
+        return f"{REPOSITORY}/{self.group.replace('.', '/')}/{self.name}/{self.version}/" + (
             self.file_name
         )
 
@@ -98,6 +101,7 @@ def sha1_of(path: Path) -> str:
 def _write_atomically(target: Path, data: bytes) -> None:
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as f:
         f.write(data)
+    os.chmod(f.name, 0o644)
     os.replace(f.name, target)
 
 
@@ -123,6 +127,7 @@ def download(artifact: Artifact, directory: Path) -> Path:
                 f"{artifact.url}: SHA-1 {digest.hexdigest()} does not match the published "
                 f"{expected}; nothing was written"
             )
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; the cache is shared
         os.replace(temporary, target)
     except (urllib.error.URLError, TimeoutError, OSError) as error:
         raise FetchError(f"cannot download {artifact.url}: {error}") from error

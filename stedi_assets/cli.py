@@ -29,7 +29,9 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from stedi_assets.runner import run_lakehouse
 
-    summary = run_lakehouse(Settings.from_env(lake=args.lake), args.profile)
+    summary = run_lakehouse(
+        Settings.from_env(lake=args.lake), args.profile, log_level=args.log_level.upper()
+    )
     print(f"\nprofile {args.profile}, lake {args.lake}, run {summary.run_id}\n")
     print(
         _table(
@@ -71,11 +73,19 @@ def _verdict(check) -> str:  # CheckOutcome
 
 
 def _query(args: argparse.Namespace) -> int:
-    from stedi_assets.query import run_query
+    from pyspark.errors import AnalysisException
+
+    from stedi_assets.query import register_views
 
     resources = lakehouse_resources(Settings.from_env(lake=args.lake))
     with build_resources({"lake": resources["lake"]}) as initialized:
-        result = run_query(initialized.lake, args.sql)
+        tables = register_views(initialized.lake)
+        try:
+            result = initialized.lake.spark_session.sql(args.sql)
+        except AnalysisException as error:
+            known = ", ".join(tables) or "none (run `stedi run` first)"
+            print(f"stedi: {error.getMessage()}\ntables: {known}", file=sys.stderr)
+            return 2
         result.show(args.limit, truncate=False)
     return 0
 
@@ -103,6 +113,9 @@ def parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="materialize every table and run every check")
     run.add_argument("--lake", help=lake_help)
     run.add_argument("--profile", choices=[p.value for p in Profile], default=Profile.privacy.value)
+    run.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
     run.set_defaults(handler=_run)
 
     query = commands.add_parser("query", help="run SQL over the tables, by their names")

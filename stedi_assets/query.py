@@ -1,7 +1,5 @@
 """SQL over the lakehouse tables by name: the local stand-in for Athena."""
 
-from pyspark.sql import DataFrame
-
 from stedi_assets.storage.lake import Lake
 
 
@@ -12,8 +10,3 @@ def register_views(lake: Lake) -> list[str]:
         lake.read_table(table.name).createOrReplaceTempView(table.name)
         names.append(table.name)
     return names
-
-
-def run_query(lake: Lake, sql: str) -> DataFrame:
-    register_views(lake)
-    return lake.spark_session.sql(sql)

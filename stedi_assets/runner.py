@@ -36,8 +36,11 @@ class RunSummary:
         return [c for c in self.checks if c.blocking_failure]
 
 
-def run_config(profile: Profile | str) -> dict[str, Any]:
-    return {"resources": {"rules": {"config": {"profile": Profile(profile).name}}}}
+def run_config(profile: Profile | str, log_level: str = "DEBUG") -> dict[str, Any]:
+    return {
+        "resources": {"rules": {"config": {"profile": Profile(profile).name}}},
+        "loggers": {"console": {"config": {"log_level": log_level}}},
+    }
 
 
 @contextmanager
@@ -56,12 +59,15 @@ def run_lakehouse(
     settings: Settings,
     profile: Profile | str = Profile.privacy,
     instance: DagsterInstance | None = None,
+    log_level: str = "DEBUG",
 ) -> RunSummary:
     """Materializes every asset and runs every check in one process (one Spark session)."""
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
         result = job.execute_in_process(
-            run_config=run_config(profile), instance=dagster_instance, raise_on_error=False
+            run_config=run_config(profile, log_level),
+            instance=dagster_instance,
+            raise_on_error=False,
         )
     row_counts = {
         event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)

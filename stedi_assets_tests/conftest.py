@@ -10,6 +10,7 @@ from pyspark.sql import SparkSession
 
 from stedi_assets.settings import Settings, prepare_spark_environment
 from stedi_assets.simulator import generate_landing, write_landing
+from stedi_assets_tests.aws_fixtures import moto_endpoint  # noqa: F401  (one moto server per session)
 
 REPO = Path(__file__).resolve().parents[1]
 LANDING_ENTITIES = ("customer", "accelerometer", "step_trainer")
