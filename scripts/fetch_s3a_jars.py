@@ -99,7 +99,9 @@ def sha1_of(path: Path) -> str:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as f:
+    with tempfile.NamedTemporaryFile(
+        dir=target.parent, prefix=f".{target.name}.", delete=False
+    ) as f:
         f.write(data)
     os.chmod(f.name, 0o644)
     os.replace(f.name, target)

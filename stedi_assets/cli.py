@@ -2,10 +2,12 @@
 
 import argparse
 import sys
+import warnings
 from collections.abc import Sequence
 
-from dagster import build_resources
+from dagster import BetaWarning, build_resources
 
+from stedi_assets.partitions import parse_days
 from stedi_assets.rules import Profile
 from stedi_assets.settings import Settings
 from stedi_assets.settings import build_resources as lakehouse_resources
@@ -29,8 +31,12 @@ def _simulate(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from stedi_assets.runner import run_lakehouse
 
+    days = parse_days(args.days) if args.days else None
     summary = run_lakehouse(
-        Settings.from_env(lake=args.lake), args.profile, log_level=args.log_level.upper()
+        Settings.from_env(lake=args.lake),
+        args.profile,
+        log_level=args.log_level.upper(),
+        days=days,
     )
     print(f"\nprofile {args.profile}, lake {args.lake}, run {summary.run_id}\n")
     print(
@@ -73,6 +79,8 @@ def _verdict(check) -> str:  # CheckOutcome
 
 
 def _query(args: argparse.Namespace) -> int:
+    if args.engine == "athena":
+        return _query_athena(args)
     from pyspark.errors import AnalysisException
 
     from stedi_assets.query import register_views
@@ -87,6 +95,27 @@ def _query(args: argparse.Namespace) -> int:
             print(f"stedi: {error.getMessage()}\ntables: {known}", file=sys.stderr)
             return 2
         result.show(args.limit, truncate=False)
+    return 0
+
+
+def _query_athena(args: argparse.Namespace) -> int:
+    from stedi_assets.aws.athena import results_location, run_athena_query
+
+    settings = Settings.from_env(lake=args.lake)
+    rows = run_athena_query(args.sql, settings.database, results_location(settings.lake_root))
+    for row in rows[: args.limit]:
+        print("\t".join("NULL" if v is None else v for v in row))
+    print(f"({len(rows)} row(s) from Athena, database {settings.database})", file=sys.stderr)
+    return 0
+
+
+def _provision(args: argparse.Namespace) -> int:
+    from stedi_assets.aws.provision import provision, resolve_target
+
+    settings = Settings.from_env(lake=args.lake)
+    if not settings.is_s3:
+        raise ValueError(f"provision needs an s3://bucket/prefix lake, not {settings.lake!r}")
+    provision(resolve_target(settings.lake_root, settings.database), dry_run=args.dry_run)
     return 0
 
 
@@ -114,6 +143,12 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--lake", help=lake_help)
     run.add_argument("--profile", choices=[p.value for p in Profile], default=Profile.privacy.value)
     run.add_argument(
+        "--days",
+        "--day",
+        metavar="D[..D2]",
+        help="only these UTC days of the day-partitioned tables (default: every day in landing)",
+    )
+    run.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
     run.set_defaults(handler=_run)
@@ -121,12 +156,29 @@ def parser() -> argparse.ArgumentParser:
     query = commands.add_parser("query", help="run SQL over the tables, by their names")
     query.add_argument("--lake", help=lake_help)
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
+    query.add_argument(
+        "--engine",
+        choices=["spark", "athena"],
+        default="spark",
+        help="spark: local Spark over the catalog (default); athena: AWS Athena over Glue",
+    )
     query.add_argument("sql")
     query.set_defaults(handler=_query)
+
+    provision = commands.add_parser(
+        "provision", help="create the bucket, Glue database and IAM role an s3:// lake needs"
+    )
+    provision.add_argument("--lake", help="s3://bucket/prefix (default: $STEDI_LAKE)")
+    provision.add_argument(
+        "--dry-run", action="store_true", help="print the plan and change nothing"
+    )
+    provision.set_defaults(handler=_provision)
     return root
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Backfill policies are a beta Dagster feature; the warning is for Dagster's developers.
+    warnings.filterwarnings("ignore", category=BetaWarning)
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

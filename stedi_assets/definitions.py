@@ -6,6 +6,7 @@ from stedi_assets.assets.accelerometer_trusted import (
     accelerometer_trusted,
     accelerometer_trusted_checks,
 )
+from stedi_assets.assets.consent_audit import no_rows_of_non_consenting_customers
 from stedi_assets.assets.customer_trusted import customer_trusted, customer_trusted_checks
 from stedi_assets.assets.customers_curated import customers_curated, customers_curated_checks
 from stedi_assets.assets.landing import landing_assets, landing_checks
@@ -17,6 +18,7 @@ from stedi_assets.assets.step_trainer_trusted import (
     step_trainer_trusted,
     step_trainer_trusted_checks,
 )
+from stedi_assets.sensors import LAKEHOUSE_JOB, landing_sensor
 from stedi_assets.settings import Settings, build_resources
 
 ASSETS = [
@@ -34,9 +36,8 @@ CHECKS = [
     *customers_curated_checks,
     *step_trainer_trusted_checks,
     *machine_learning_curated_checks,
+    no_rows_of_non_consenting_customers,
 ]
-
-LAKEHOUSE_JOB = "stedi_lakehouse"
 
 stedi_lakehouse = define_asset_job(
     LAKEHOUSE_JOB,
@@ -50,6 +51,7 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=[stedi_lakehouse],
+        sensors=[landing_sensor],
         resources=build_resources(settings),
         # One process, so one Spark session (one JVM) serves the whole run.
         executor=in_process_executor,

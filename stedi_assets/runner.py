@@ -7,11 +7,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetCheckSeverity, DagsterInstance
+from dagster import AssetCheckSeverity, DagsterInstance, build_resources
 
 from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
+from stedi_assets.partitions import FIRST_DAY, landing_day_range, range_tags
 from stedi_assets.rules import Profile
 from stedi_assets.settings import Settings
+from stedi_assets.settings import build_resources as lakehouse_resources
 
 
 @dataclass(frozen=True)
@@ -60,14 +62,18 @@ def run_lakehouse(
     profile: Profile | str = Profile.privacy,
     instance: DagsterInstance | None = None,
     log_level: str = "DEBUG",
+    days: tuple[str, str] | None = None,
 ) -> RunSummary:
-    """Materializes every asset and runs every check in one process (one Spark session)."""
+    """Materializes every asset and runs every check in one process (one Spark session), for
+    ``days`` (first, last) of the day-partitioned tables: by default every day in landing."""
+    first, last = days or days_in_landing(settings) or (FIRST_DAY, FIRST_DAY)
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
         result = job.execute_in_process(
             run_config=run_config(profile, log_level),
             instance=dagster_instance,
             raise_on_error=False,
+            tags=range_tags(first, last),
         )
     row_counts = {
         event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
@@ -86,11 +92,33 @@ def run_lakehouse(
         for evaluation in result.get_asset_check_evaluations()
     ]
     failures = [
-        f"{event.step_key}: {event.step_failure_data.error.message.strip()}"
+        f"{event.step_key}: {_root_cause(event.step_failure_data.error)}"
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error is not None
     ]
     return RunSummary(result.success, result.run_id, row_counts, checks, failures)
+
+
+def days_in_landing(settings: Settings) -> tuple[str, str] | None:
+    """The first and last day of any reading in the landing zone (None: no readings, or no
+    landing folder yet, which the run itself then reports)."""
+    lake = lakehouse_resources(settings)["lake"]
+    with build_resources({"lake": lake}) as resources:
+        try:
+            readings = [
+                (resources.lake.read_landing("accelerometer_landing"), "timestamp"),
+                (resources.lake.read_landing("step_trainer_landing"), "sensorReadingTime"),
+            ]
+        except FileNotFoundError:
+            return None
+        return landing_day_range(readings)
+
+
+def _root_cause(error: Any) -> str:  # SerializableErrorInfo
+    """The innermost error's message: what went wrong, not Dagster's wrapper around it."""
+    while error.cause is not None:
+        error = error.cause
+    return error.message.strip()
 
 
 def _violations(metadata: dict[str, Any]) -> int | None:

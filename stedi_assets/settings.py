@@ -20,10 +20,12 @@ from stedi_assets.rules import Rules
 from stedi_assets.storage.catalog import CatalogResource, LocalCatalog
 from stedi_assets.storage.io_manager import LakeIOManager
 from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.landing_files import LandingFiles
 from stedi_assets.storage.s3 import (
     LakeSparkResource,
     cached_jars,
     jar_class_path_config,
+    s3_resource,
     s3a_spark_config,
 )
 
@@ -73,6 +75,8 @@ class Settings:
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
+            # Partition folders are day=YYYY-MM-DD; keep them strings, as the catalog says.
+            "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
             # The session is process-wide and jars only load when the JVM starts, so the S3A
             # jars ride along whenever they are cached (a class path entry, no copy): a local
             # run that starts the session first does not lock a later s3:// run out.
@@ -112,6 +116,9 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "pyspark": spark,
         "lake": lake,
         "io_manager": LakeIOManager(lake=lake),
+        "landing_files": LandingFiles(
+            root=settings.lake_root, s3=s3_resource() if settings.is_s3 else None
+        ),
         # The rule profile is chosen per run (launchpad or ``stedi run --profile``).
         "rules": Rules.configure_at_launch(),
     }

@@ -222,23 +222,42 @@ def summarize(files: Sequence[LandingFile]) -> SimulationSummary:
 
 
 def write_landing(lake: str, files: Sequence[LandingFile]) -> None:
-    """Writes ``files`` below the local directory ``lake``, creating folders and replacing
-    files of the same name (other files are left alone). Each line ends with ``\\n``."""
+    """Writes ``files`` below ``lake``, a local directory or an ``s3://bucket/prefix`` URI,
+    creating folders and replacing files of the same name (other files are left alone). Each
+    line ends with ``\\n``. Every path is checked before anything is written."""
+    relative_paths = [_relative_path(landing_file) for landing_file in files]
+    if lake.startswith(("s3://", "s3a://")):
+        # Imported here: only an S3 upload needs boto3 (through dagster-aws); generating and
+        # writing locally stays standard library only.
+        from stedi_assets.storage.s3 import upload_objects
+
+        upload_objects(
+            lake,
+            [(p.as_posix(), _landing_bytes(f)) for p, f in zip(relative_paths, files, strict=True)],
+        )
+        return
     if _URI_SCHEME.match(lake):
         raise ValueError(
-            f"write_landing writes to a local directory only; {lake!r} is a URI. "
-            "Write to a local folder and upload it, or pass a local path."
+            f"write_landing writes to a local directory or to s3://bucket/prefix; {lake!r} is "
+            "another kind of URI."
         )
     root = Path(lake)
-    for landing_file in files:
-        relative = Path(landing_file.relative_path)
-        if relative.is_absolute() or ".." in relative.parts:
-            raise ValueError(f"{landing_file.relative_path!r} is not a path below the lake")
+    for relative, landing_file in zip(relative_paths, files, strict=True):
         target = root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        # newline="\n" so that the bytes are the same on every platform.
-        with target.open("w", encoding="utf-8", newline="\n") as out:
-            out.writelines(line + "\n" for line in landing_file.lines)
+        # Bytes, not text mode, so that they are the same on every platform.
+        target.write_bytes(_landing_bytes(landing_file))
+
+
+def _relative_path(landing_file: LandingFile) -> Path:
+    relative = Path(landing_file.relative_path)
+    if relative.is_absolute() or ".." in relative.parts:
+        raise ValueError(f"{landing_file.relative_path!r} is not a path below the lake")
+    return relative
+
+
+def _landing_bytes(landing_file: LandingFile) -> bytes:
+    return "".join(line + "\n" for line in landing_file.lines).encode("utf-8")
 
 
 def _iso_day(epoch_ms: int) -> str:

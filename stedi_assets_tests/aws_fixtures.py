@@ -2,8 +2,8 @@
 
 ``moto_endpoint`` starts moto's ``ThreadedMotoServer`` on 127.0.0.1 (a random free port),
 points the AWS chain at it (``AWS_ENDPOINT_URL``, fake credentials, ``us-east-1``, no config
-files of the machine's) for the rest of the session and gives back the endpoint URL.
-Imported by ``conftest.py`` so that every test module shares the one server.
+files of the machine's) for the whole session and gives back the endpoint URL. Imported by
+``conftest.py`` so that every test module shares the one server.
 """
 
 import os
@@ -28,7 +28,11 @@ def require_s3a_jars() -> None:
         )
 
 
-@pytest.fixture(scope="session")
+# autouse: the AWS environment must be in place before the suite's one JVM starts, because the
+# JVM's credential chain reads environment variables once, at launch; a local-lake test that
+# starts Spark first would otherwise leave S3A without credentials. It also keeps every test
+# away from real AWS.
+@pytest.fixture(scope="session", autouse=True)
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()

@@ -5,12 +5,13 @@ duplicates (a file uploaded twice) once. Privacy profile: also only readings tak
 the customer's ``shareWithResearchAsOfDate``.
 """
 
-from dagster import asset
+from dagster import AssetExecutionContext, asset
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import ACCELEROMETER_OWNERSHIP as OWNERSHIP
+from stedi_assets.partitions import daily, readings_of_run_days, single_run
 from stedi_assets.rules import Rules
 
 ACCELEROMETER_COLUMNS = ("user", "timestamp", "x", "y", "z")
@@ -27,14 +28,24 @@ def build_accelerometer_trusted(
     return OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy)
 
 
-@asset(group_name="trusted", kinds={"spark", "parquet"})
+@asset(
+    group_name="trusted",
+    kinds={"spark", "parquet"},
+    partitions_def=daily,
+    backfill_policy=single_run,
+)
 def accelerometer_trusted(
-    accelerometer_landing: DataFrame, customer_trusted: DataFrame, rules: Rules
+    context: AssetExecutionContext,
+    accelerometer_landing: DataFrame,
+    customer_trusted: DataFrame,
+    rules: Rules,
 ) -> DataFrame:
-    """Accelerometer readings of consenting customers (since their consent, by default)."""
-    return build_accelerometer_trusted(
+    """Accelerometer readings of consenting customers (since their consent, by default),
+    partitioned by the reading's UTC day."""
+    trusted = build_accelerometer_trusted(
         accelerometer_landing, customer_trusted, privacy=rules.privacy
     )
+    return readings_of_run_days(context, trusted, "timestamp")
 
 
 accelerometer_trusted_checks = reading_checks(accelerometer_trusted, "customer_trusted", OWNERSHIP)

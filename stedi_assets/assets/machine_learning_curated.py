@@ -7,10 +7,11 @@ Privacy profile: a pair is made only of one customer's own two devices (e-mail <
 number through customers_curated).
 """
 
-from dagster import AssetCheckResult, AssetIn, asset, asset_check
+from dagster import AssetCheckResult, AssetExecutionContext, AssetIn, asset, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.partitions import daily, readings_of_run_days, single_run
 from stedi_assets.pii import PII_COLUMNS
 from stedi_assets.rules import Rules, rule_check
 
@@ -56,18 +57,25 @@ def build_machine_learning_curated(
     return pairs.select(*MACHINE_LEARNING_COLUMNS)
 
 
-@asset(group_name="curated", kinds={"spark", "parquet"})
+@asset(
+    group_name="curated",
+    kinds={"spark", "parquet"},
+    partitions_def=daily,
+    backfill_policy=single_run,
+)
 def machine_learning_curated(
+    context: AssetExecutionContext,
     step_trainer_trusted: DataFrame,
     accelerometer_trusted: DataFrame,
     customers_curated: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Step and accelerometer readings at the same millisecond (of the same customer, by
-    default), without any direct identifier."""
-    return build_machine_learning_curated(
+    default), without any direct identifier; partitioned by the reading's UTC day."""
+    pairs = build_machine_learning_curated(
         step_trainer_trusted, accelerometer_trusted, customers_curated, privacy=rules.privacy
     )
+    return readings_of_run_days(context, pairs, "sensorReadingTime")
 
 
 @asset_check(

@@ -5,12 +5,13 @@ once. Privacy profile: also only readings taken at or after that customer's rese
 (ambiguous serials are already absent from customers_curated).
 """
 
-from dagster import asset
+from dagster import AssetExecutionContext, asset
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import STEP_TRAINER_OWNERSHIP as OWNERSHIP
+from stedi_assets.partitions import daily, readings_of_run_days, single_run
 from stedi_assets.rules import Rules
 
 STEP_TRAINER_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
@@ -31,14 +32,24 @@ def build_step_trainer_trusted(
     return OWNERSHIP.consenting(readings, customers_curated, privacy=True)
 
 
-@asset(group_name="trusted", kinds={"spark", "parquet"})
+@asset(
+    group_name="trusted",
+    kinds={"spark", "parquet"},
+    partitions_def=daily,
+    backfill_policy=single_run,
+)
 def step_trainer_trusted(
-    step_trainer_landing: DataFrame, customers_curated: DataFrame, rules: Rules
+    context: AssetExecutionContext,
+    step_trainer_landing: DataFrame,
+    customers_curated: DataFrame,
+    rules: Rules,
 ) -> DataFrame:
-    """Step Trainer readings of curated customers' devices (since their consent, by default)."""
-    return build_step_trainer_trusted(
+    """Step Trainer readings of curated customers' devices (since their consent, by default),
+    partitioned by the reading's UTC day."""
+    trusted = build_step_trainer_trusted(
         step_trainer_landing, customers_curated, privacy=rules.privacy
     )
+    return readings_of_run_days(context, trusted, "sensorReadingTime")
 
 
 step_trainer_trusted_checks = reading_checks(step_trainer_trusted, "customers_curated", OWNERSHIP)

@@ -18,6 +18,7 @@ from dagster import (
 )
 from pyspark.sql import DataFrame
 
+from stedi_assets.partitions import DAY_COLUMN
 from stedi_assets.pii import mask_pii
 from stedi_assets.storage.catalog import CatalogTable
 from stedi_assets.storage.lake import Lake
@@ -33,6 +34,10 @@ class LakeIOManager(ConfigurableIOManager):
         table = context.asset_key.path[-1]
         if table_spec(table).is_landing:
             entry = self.lake.register_landing(table)
+        elif context.has_asset_partitions:
+            entry = self.lake.write_table(
+                table, obj, partition_column=DAY_COLUMN, partitions=context.asset_partition_keys
+            )
         else:
             entry = self.lake.write_table(table, obj)
         # Describe what was stored, not the lazy plan that produced it.
@@ -40,13 +45,18 @@ class LakeIOManager(ConfigurableIOManager):
         context.add_output_metadata(table_metadata(entry, stored, self.lake.catalog.database))
 
     def load_input(self, context: InputContext) -> DataFrame:
-        return self.lake.read_table(context.upstream_output.asset_key.path[-1])
+        table = context.upstream_output.asset_key.path[-1]
+        if context.has_asset_partitions:
+            days = context.asset_partition_key_range
+            return self.lake.read_table(table, partitions=(days.start, days.end))
+        return self.lake.read_table(table)
 
 
 def table_metadata(entry: CatalogTable, stored: DataFrame, database: str) -> dict[str, Any]:
     """Dagster's standard ``dagster/*`` table metadata plus a PII-masked preview."""
-    columns = [TableColumn(name=c.name, type=c.type) for c in entry.columns]
-    visible = stored.select([c.name for c in entry.columns])
+    all_columns = (*entry.columns, *entry.partition_keys)
+    columns = [TableColumn(name=c.name, type=c.type) for c in all_columns]
+    visible = stored.select([c.name for c in all_columns])
     return {
         "dagster/row_count": MetadataValue.int(stored.count()),
         "dagster/column_schema": TableSchema(columns=columns),

@@ -5,12 +5,18 @@ from dagster import ConfigurableResource, ResourceDependency
 from dagster_pyspark import PySparkResource
 from pyspark.sql import DataFrame, SparkSession
 
-from stedi_assets.storage.catalog import CatalogColumn, CatalogResource, CatalogTable
+from stedi_assets.storage.catalog import (
+    CatalogColumn,
+    CatalogPartition,
+    CatalogResource,
+    CatalogTable,
+)
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.layout import TableSpec, table_spec
 from stedi_assets.storage.spark_tables import (
     hive_type,
     publish_parquet,
+    publish_partitions,
     read_landing,
     read_parquet,
 )
@@ -34,29 +40,69 @@ class Lake(ConfigurableResource):
         """The landing JSON of ``table`` as a DataFrame with the DDL's schema."""
         return read_landing(self.spark_session, self.root, _landing_spec(table))
 
-    def read_table(self, table: str) -> DataFrame:
+    def read_table(self, table: str, partitions: tuple[str, str] | None = None) -> DataFrame:
+        """A table; for a partitioned one, only partitions ``first <= value <= last`` when
+        ``partitions=(first, last)`` (Spark prunes the other folders unread)."""
         spec = table_spec(table)
         if spec.is_landing:
             return self.read_landing(table)
-        return read_parquet(self.spark_session, spec.location(self.root))
+        entry = self.catalog.get_table(table)
+        if entry is None or not entry.partition_keys:
+            return read_parquet(self.spark_session, spec.location(self.root))
+        # A partitioned table exists in the catalog before any partition holds data.
+        columns = (*entry.columns, *entry.partition_keys)
+        df = read_parquet(
+            self.spark_session,
+            spec.location(self.root),
+            empty_schema=", ".join(f"`{c.name}` {c.type}" for c in columns),
+        )
+        if partitions is not None:
+            key = entry.partition_keys[0].name
+            df = df.where(df[key].between(*partitions))
+        return df
 
-    def write_table(self, table: str, df: DataFrame) -> CatalogTable:
-        """Publishes ``df`` as ``table`` and registers it in the catalog."""
+    def write_table(
+        self,
+        table: str,
+        df: DataFrame,
+        partition_column: str | None = None,
+        partitions: list[str] | None = None,
+    ) -> CatalogTable:
+        """Publishes ``df`` as ``table`` (or as exactly ``partitions`` of it, by
+        ``partition_column``) and registers it, and its partitions, in the catalog."""
         spec = table_spec(table)
         if spec.is_landing:
             raise ValueError(
                 f"{table} is a landing table: devices write it, the lakehouse reads it"
             )
-        location = publish_parquet(df, self.root, spec)
+        columns = tuple(
+            CatalogColumn(f.name, hive_type(f.dataType.simpleString()))
+            for f in df.schema
+            if f.name != partition_column
+        )
+        if partition_column is None:
+            location = publish_parquet(df, self.root, spec)
+            entry = CatalogTable(table, location, "parquet", columns)
+            self.catalog.upsert_table(entry)
+            return entry
+        if partitions is None:
+            raise ValueError(f"{table}: a partitioned write names its partitions")
         entry = CatalogTable(
-            name=table,
-            location=location,
-            format="parquet",
-            columns=tuple(
-                CatalogColumn(f.name, hive_type(f.dataType.simpleString())) for f in df.schema
-            ),
+            table,
+            spec.location(self.root),
+            "parquet",
+            columns,
+            partition_keys=(CatalogColumn(partition_column, "string"),),
         )
         self.catalog.upsert_table(entry)
+        written = publish_partitions(df, self.root, spec, partition_column, partitions)
+        self.catalog.upsert_partitions(
+            table,
+            [
+                CatalogPartition((value,), f"{entry.location}{partition_column}={value}/")
+                for value in written
+            ],
+        )
         return entry
 
     def register_landing(self, table: str) -> CatalogTable:

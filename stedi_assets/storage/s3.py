@@ -17,7 +17,7 @@ Data never passes through the driver or boto3 between S3 and Spark: S3A streams 
 """
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -149,3 +149,14 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
         raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI")
     return parsed.netloc, parsed.path.strip("/")
+
+
+def upload_objects(lake: str, objects: Sequence[tuple[str, bytes]]) -> int:
+    """Puts each ``(relative path, bytes)`` below the ``s3://bucket/prefix`` lake (small files,
+    such as simulated landing data); returns how many were written."""
+    bucket, prefix = split_s3_uri(lake)
+    client = s3_resource().get_client()
+    for relative, body in objects:
+        key = f"{prefix}/{relative}" if prefix else relative
+        client.put_object(Bucket=bucket, Key=key, Body=body)
+    return len(objects)

@@ -1,0 +1,61 @@
+"""The end-to-end consent audit: no table past landing holds a row of anyone whose latest
+landing record lacks research consent, on any day.
+
+It recomputes who consents from customer_landing itself (not from customer_trusted, which it
+audits) and reads whole tables, so a withdrawal that did not reach every day fails the run.
+"""
+
+from dagster import AssetCheckResult, asset_check
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from stedi_assets.assets.customer_trusted import build_customer_trusted
+from stedi_assets.assets.machine_learning_curated import machine_learning_curated
+from stedi_assets.rules import rule_check
+from stedi_assets.storage.lake import Lake
+
+
+def rows_of_non_consenting(tables: dict[str, DataFrame], consenting: DataFrame) -> dict[str, int]:
+    """Per table, the rows not owned by a consenting customer (by e-mail or serial number)."""
+    owners = {
+        "customer_trusted": ("email", "email"),
+        "customers_curated": ("email", "email"),
+        "accelerometer_trusted": ("user", "email"),
+        "step_trainer_trusted": ("serialNumber", "serialNumber"),
+        "machine_learning_curated": ("serialNumber", "serialNumber"),
+    }
+    counts = {}
+    for name, df in tables.items():
+        column, key = owners[name]
+        allowed = consenting.select(F.col(key).alias("_owner")).distinct()
+        counts[name] = int(df.join(allowed, df[column] == allowed["_owner"], "left_anti").count())
+    return counts
+
+
+@asset_check(
+    asset=machine_learning_curated,
+    blocking=True,
+    additional_deps=[
+        "customer_landing",
+        "customer_trusted",
+        "accelerometer_trusted",
+        "customers_curated",
+        "step_trainer_trusted",
+    ],
+    description="No row of a customer without research consent (per their latest landing "
+    "record) in any table past landing, on any day.",
+)
+def no_rows_of_non_consenting_customers(lake: Lake) -> AssetCheckResult:
+    consenting = build_customer_trusted(lake.read_table("customer_landing"))
+    tables = {
+        name: lake.read_table(name)
+        for name in (
+            "customer_trusted",
+            "customers_curated",
+            "accelerometer_trusted",
+            "step_trainer_trusted",
+            "machine_learning_curated",
+        )
+    }
+    counts = rows_of_non_consenting(tables, consenting)
+    return rule_check(sum(counts.values()), **{f"{name}_rows": n for name, n in counts.items()})

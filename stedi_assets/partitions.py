@@ -1,0 +1,80 @@
+"""Reading tables are partitioned by the reading's UTC day.
+
+A run covers one day or a contiguous range of days (a backfill of many days is one run, one
+Spark job); it recomputes and replaces exactly those days.
+"""
+
+import os
+from datetime import UTC, datetime
+
+from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+DAY_COLUMN = "day"
+FIRST_DAY = os.environ.get("STEDI_FIRST_DAY", "2022-01-01")
+
+daily = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
+single_run = BackfillPolicy.single_run()
+
+# Tags that make one run cover a range of partitions (what a single-run backfill sets).
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+
+def utc_day(epoch_ms: Column) -> Column:
+    """The ``YYYY-MM-DD`` UTC day of an epoch-millisecond column."""
+    return F.date_format(F.timestamp_millis(epoch_ms), "yyyy-MM-dd")
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def readings_of_run_days(
+    context: AssetExecutionContext, readings: DataFrame, time_column: str
+) -> DataFrame:
+    """The readings that fall in this run's days, with their ``day`` partition column."""
+    window = context.partition_time_window
+    start, end = _epoch_ms(window.start), _epoch_ms(window.end)
+    in_window = (F.col(time_column) >= start) & (F.col(time_column) < end)
+    return readings.where(in_window).withColumn(DAY_COLUMN, utc_day(F.col(time_column)))
+
+
+def range_tags(first_day: str, last_day: str) -> dict[str, str]:
+    return {RANGE_START_TAG: first_day, RANGE_END_TAG: last_day}
+
+
+def landing_day_range(readings: list[tuple[DataFrame, str]]) -> tuple[str, str] | None:
+    """The first and last UTC day of any reading in ``(landing table, time column)`` pairs,
+    clamped to the partitions' first day; None when there is no reading at all."""
+    bounds = None
+    for df, column in readings:
+        row = df.agg(F.min(column).alias("first"), F.max(column).alias("last")).first()
+        if row is None or row["first"] is None:
+            continue
+        first, last = _day_of(row["first"]), _day_of(row["last"])
+        bounds = (first, last) if bounds is None else (min(bounds[0], first), max(bounds[1], last))
+    if bounds is None:
+        return None
+    return max(bounds[0], FIRST_DAY), max(bounds[1], FIRST_DAY)
+
+
+def _day_of(epoch_ms: int) -> str:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d")
+
+
+def parse_days(text: str) -> tuple[str, str]:
+    """``D`` or ``D1..D2`` (ISO dates) as a (first, last) day range; errors say what is wrong."""
+    first, _, last = text.partition("..")
+    last = last or first
+    for day in (first, last):
+        try:
+            datetime.strptime(day, "%Y-%m-%d")
+        except ValueError:
+            raise ValueError(f"{day!r} is not a day (YYYY-MM-DD)") from None
+    if last < first:
+        raise ValueError(f"day range {text!r} ends before it starts")
+    if first < FIRST_DAY:
+        raise ValueError(f"{first} is before the first partition day {FIRST_DAY}")
+    return first, last

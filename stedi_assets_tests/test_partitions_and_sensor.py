@@ -1,0 +1,163 @@
+"""Day partitions, the landing sensor, and consent withdrawal, on simulated lakes."""
+
+import json
+import os
+from pathlib import Path
+
+from dagster import RunRequest, SkipReason, build_sensor_context
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
+from stedi_assets.runner import run_config, run_lakehouse
+from stedi_assets.sensors import landing_sensor
+from stedi_assets.storage.landing_files import LandingFiles
+from stedi_assets_tests.conftest import lake_settings
+
+DAYS = ("2022-06-18", "2022-06-19", "2022-06-20")  # the simulator's default three days
+
+
+def _day_files(table_folder: Path) -> dict[str, dict[str, int]]:
+    """Per day folder, its Parquet files and their modification times."""
+    return {
+        day.name: {f.name: f.stat().st_mtime_ns for f in day.iterdir()}
+        for day in sorted(table_folder.glob("day=*"))
+    }
+
+
+def _rows_per_day(spark: SparkSession, folder: Path) -> dict[str, int]:
+    rows = spark.read.parquet(str(folder)).groupBy("day").count().collect()
+    return {row["day"]: row["count"] for row in rows}
+
+
+def test_rerunning_a_day_replaces_exactly_that_day(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+    accel = simulated_lake / "accelerometer" / "trusted"
+    before_files, before_rows = _day_files(accel), _rows_per_day(spark, accel)
+    assert set(before_files) == {f"day={d}" for d in DAYS}
+
+    for _ in range(3):  # k re-runs give the same rows as one
+        summary = run_lakehouse(settings, "privacy", days=(DAYS[1], DAYS[1]))
+        assert summary.success and all(c.passed for c in summary.checks)
+
+    after_files = _day_files(accel)
+    for untouched in (DAYS[0], DAYS[2]):
+        assert after_files[f"day={untouched}"] == before_files[f"day={untouched}"]
+    assert after_files[f"day={DAYS[1]}"] != before_files[f"day={DAYS[1]}"]  # rewritten
+    assert _rows_per_day(spark, accel) == before_rows
+
+
+def test_a_day_run_takes_new_landing_data_of_that_day_only(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+    accel = simulated_lake / "accelerometer" / "trusted"
+    before = _rows_per_day(spark, accel)
+    # A late upload for the middle day: the same readings a little later, a distinct file.
+    trusted_day = spark.read.parquet(str(accel / f"day={DAYS[1]}")).limit(10).collect()
+    late = simulated_lake / "accelerometer" / "landing" / DAYS[1] / "late-upload.json"
+    late.write_text(
+        "".join(
+            json.dumps({"user": r.user, "timestamp": r.timestamp + 1, "x": r.x, "y": r.y, "z": r.z})
+            + "\n"
+            for r in trusted_day
+        )
+    )
+    assert run_lakehouse(settings, "privacy", days=(DAYS[1], DAYS[1])).success
+    after = _rows_per_day(spark, accel)
+    assert after[DAYS[1]] == before[DAYS[1]] + len(trusted_day)
+    assert {d: after[d] for d in (DAYS[0], DAYS[2])} == {d: before[d] for d in (DAYS[0], DAYS[2])}
+
+
+def _tick(lake: Path, cursor: str | None):
+    context = build_sensor_context(
+        cursor=cursor, resources={"landing_files": LandingFiles(root=str(lake))}
+    )
+    result = landing_sensor(context)
+    return result, context
+
+
+def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake: Path) -> None:
+    first, _ = _tick(simulated_lake, None)
+    # Customer files are new: one run over every day in landing.
+    [everything] = first.run_requests
+    assert everything.partition_key is None and everything.asset_selection is None
+    assert everything.tags["dagster/asset_partition_range_start"] == DAYS[0]
+    assert everything.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+
+    quiet, _ = _tick(simulated_lake, first.cursor)
+    assert isinstance(quiet, SkipReason)
+
+    # Two new files for one old day, one for another day: one run per day, stable keys.
+    for name, day in (("a.json", DAYS[0]), ("b.json", DAYS[0]), ("c.json", DAYS[2])):
+        (simulated_lake / "accelerometer" / "landing" / day / name).write_text("{}\n")
+    second, _ = _tick(simulated_lake, first.cursor)
+    assert [(r.partition_key, len(r.asset_selection)) for r in second.run_requests] == [
+        (DAYS[0], 4),
+        (DAYS[2], 4),
+    ]
+    again, _ = _tick(simulated_lake, first.cursor)  # a repeated tick asks for the same runs
+    assert [r.run_key for r in again.run_requests] == [r.run_key for r in second.run_requests]
+    assert isinstance(_tick(simulated_lake, second.cursor)[0], SkipReason)
+
+    # A changed file is a new version: its day runs again, under a new run key.
+    changed = simulated_lake / "accelerometer" / "landing" / DAYS[2] / "c.json"
+    changed.write_text("{}\n{}\n")
+    os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 5_000_000_000))
+    third, _ = _tick(simulated_lake, second.cursor)
+    [rerun] = third.run_requests
+    assert rerun.partition_key == DAYS[2]
+    assert rerun.run_key not in {r.run_key for r in second.run_requests}
+
+
+def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+    cursor = _tick(simulated_lake, None)[0].cursor
+
+    # The curated customer with readings on the most days withdraws consent.
+    accel = spark.read.parquet(str(simulated_lake / "accelerometer" / "trusted"))
+    curated = spark.read.parquet(str(simulated_lake / "customer" / "curated"))
+    busiest = (
+        accel.join(curated, accel.user == curated.email)
+        .groupBy("email")
+        .agg(F.countDistinct("day").alias("days"))
+        .orderBy(F.desc("days"), "email")
+        .first()
+    )
+    assert busiest.days >= 2
+    record = curated.where(F.col("email") == busiest.email).first().asDict()
+    serial = record["serialNumber"]
+    withdrawal = {
+        **{k: v for k, v in record.items() if not k.startswith("shareWith")},
+        "lastUpdateDate": record["lastUpdateDate"] + 1,
+    }
+    update = simulated_lake / "customer" / "landing" / "withdrawals" / "customer-withdrawal.json"
+    update.parent.mkdir()
+    update.write_text(json.dumps(withdrawal) + "\n")
+
+    [request] = _tick(simulated_lake, cursor)[0].run_requests
+    assert isinstance(request, RunRequest) and request.partition_key is None
+    job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
+    result = job.execute_in_process(
+        run_config=run_config("privacy"), tags=request.tags, raise_on_error=False
+    )
+
+    assert result.success
+    audit = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    assert audit["no_rows_of_non_consenting_customers"]
+    for folder, column, value in (
+        ("customer/trusted", "email", busiest.email),
+        ("customer/curated", "email", busiest.email),
+        ("accelerometer/trusted", "user", busiest.email),
+        ("step_trainer/trusted", "serialNumber", serial),
+        ("machine_learning/curated", "serialNumber", serial),
+    ):
+        table = spark.read.parquet(str(simulated_lake / folder))
+        assert table.where(F.col(column) == value).count() == 0, folder
