@@ -11,7 +11,7 @@ from stedi_assets.partitions import parse_days
 from stedi_assets.rules import Profile
 from stedi_assets.settings import Settings
 from stedi_assets.settings import build_resources as lakehouse_resources
-from stedi_assets.storage.layout import TABLES
+from stedi_assets.storage.layout import ASSET_TABLES
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -41,15 +41,16 @@ def _run(args: argparse.Namespace) -> int:
     print(f"\nprofile {args.profile}, lake {args.lake}, run {summary.run_id}\n")
     print(
         _table(
-            ["table", "rows"],
+            ["table", "rows", "quarantined"],
             [
                 [
-                    t,
-                    f"{summary.row_counts.get(t, '-'):,}"
-                    if t in summary.row_counts
+                    table,
+                    f"{summary.row_counts[table]:,}"
+                    if table in summary.row_counts
                     else "not materialized",
+                    f"{summary.quarantined[table]:,}" if table in summary.quarantined else "",
                 ]
-                for t in TABLES
+                for table in ASSET_TABLES
             ],
         )
     )
@@ -85,7 +86,7 @@ def _query(args: argparse.Namespace) -> int:
 
     from stedi_assets.query import register_views
 
-    resources = lakehouse_resources(Settings.from_env(lake=args.lake))
+    resources = lakehouse_resources(Settings.from_env(lake=args.lake), exclusive=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
         tables = register_views(initialized.lake)
         try:
@@ -99,10 +100,17 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _query_athena(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+    from dagster_aws.athena import AthenaError
+
     from stedi_assets.aws.athena import results_location, run_athena_query
 
     settings = Settings.from_env(lake=args.lake)
-    rows = run_athena_query(args.sql, settings.database, results_location(settings.lake_root))
+    try:
+        rows = run_athena_query(args.sql, settings.database, results_location(settings.lake_root))
+    except (AthenaError, BotoCoreError, ClientError) as error:
+        print(f"stedi: athena: {type(error).__name__}: {error}", file=sys.stderr)
+        return 2
     for row in rows[: args.limit]:
         print("\t".join("NULL" if v is None else v for v in row))
     print(f"({len(rows)} row(s) from Athena, database {settings.database})", file=sys.stderr)

@@ -78,3 +78,9 @@ def parse_days(text: str) -> tuple[str, str]:
     if first < FIRST_DAY:
         raise ValueError(f"{first} is before the first partition day {FIRST_DAY}")
     return first, last
+
+
+def run_days(context: AssetExecutionContext) -> tuple[str, str]:
+    """The first and last day of this run."""
+    days = context.partition_key_range
+    return days.start, days.end

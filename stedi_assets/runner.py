@@ -30,6 +30,7 @@ class RunSummary:
     success: bool
     run_id: str
     row_counts: dict[str, int]
+    quarantined: dict[str, int]  # landing table -> rows rejected into its quarantine table
     checks: list[CheckOutcome]
     failures: list[str]  # "<step>: <error message>" of every failed step
 
@@ -79,6 +80,11 @@ def run_lakehouse(
         event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
         for event in result.get_asset_materialization_events()
     }
+    quarantined = {
+        event.asset_key.path[-1]: int(event.materialization.metadata["quarantined_rows"].value)
+        for event in result.get_asset_materialization_events()
+        if "quarantined_rows" in event.materialization.metadata
+    }
     checks = [
         CheckOutcome(
             asset=evaluation.asset_key.path[-1],
@@ -96,13 +102,13 @@ def run_lakehouse(
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error is not None
     ]
-    return RunSummary(result.success, result.run_id, row_counts, checks, failures)
+    return RunSummary(result.success, result.run_id, row_counts, quarantined, checks, failures)
 
 
 def days_in_landing(settings: Settings) -> tuple[str, str] | None:
     """The first and last day of any reading in the landing zone (None: no readings, or no
     landing folder yet, which the run itself then reports)."""
-    lake = lakehouse_resources(settings)["lake"]
+    lake = lakehouse_resources(settings, exclusive=False)["lake"]
     with build_resources({"lake": lake}) as resources:
         try:
             readings = [

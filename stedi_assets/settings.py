@@ -97,21 +97,27 @@ def prepare_spark_environment() -> None:
 def build_catalog(settings: Settings) -> CatalogResource:
     if settings.is_s3:
         # Imported here so that a local lake never loads the AWS side.
-        from stedi_assets.aws.clients import AwsClientsResource
+        from stedi_assets.aws.clients import aws_clients
         from stedi_assets.storage.glue import GlueCatalog
 
         # Region, credentials and endpoint (AWS_ENDPOINT_URL) from the standard AWS chain.
-        return GlueCatalog(database=settings.database, aws=AwsClientsResource())
+        return GlueCatalog(database=settings.database, aws=aws_clients())
     path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
     return LocalCatalog(path=path, database=settings.database)
 
 
-def build_resources(settings: Settings) -> dict[str, Any]:
-    """Every resource the assets use, local or AWS as ``settings`` say."""
+def build_resources(settings: Settings, exclusive: bool = True) -> dict[str, Any]:
+    """Every resource the assets use, local or AWS as ``settings`` say. ``exclusive=False``
+    for read-only use (queries), which does not wait for a run holding the lake."""
     prepare_spark_environment()
     # A PySparkResource that also applies spark.hadoop.* options to an already running session.
     spark = LakeSparkResource(spark_config=settings.spark_config())
-    lake = Lake(root=settings.lake_root, spark=spark, catalog=build_catalog(settings))
+    lake = Lake(
+        root=settings.lake_root,
+        spark=spark,
+        catalog=build_catalog(settings),
+        exclusive=exclusive,
+    )
     return {
         "pyspark": spark,
         "lake": lake,

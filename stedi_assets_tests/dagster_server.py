@@ -20,11 +20,22 @@ time (one Spark JVM at a time on 2 cores) that is polled every second instead of
 and sensors evaluated in threads.
 
 Every GraphQL call is a plain ``urllib`` POST to ``/graphql``; the queries follow the schema of
-the installed ``dagster_graphql`` (1.13).
+the installed ``dagster_graphql`` (1.13). ``DagsterServer`` wraps the ones the tests need: asset
+nodes and groups, launching a run (the launchpad's ``launchRun``), runs with status and tags,
+waiting for runs, run events (materializations, check evaluations, errors), partition and
+check statuses, and sensors (start, stop, dry run, cursor, ticks).
+
+Headless Chromium (Debian's ``chromium``) renders the asset graph page: ``render_asset_graph``
+(``--dump-dom``) and ``screenshot_asset_graph`` (``--screenshot``). Usage::
+
+    with dagster_server(lake) as server:
+        run_id = server.launch_run("stedi_lakehouse", run_config, tags)
+        (run,) = server.wait_for_runs([run_id])
 """
 
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -65,6 +76,8 @@ sensors:
   use_threads: true
   num_workers: 4
 """
+
+_ANSI_COLOR = re.compile(r"\x1b\[[0-9;]*m")
 
 FINISHED = frozenset({"SUCCESS", "FAILURE", "CANCELED"})
 
@@ -141,6 +154,7 @@ class DagsterServer:
             text = self.log_path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
             return "(no server log)"
+        text = _ANSI_COLOR.sub("", text)  # dagster dev logs in color
         return "\n".join(text.splitlines()[-lines:])
 
     def fail(self, message: str) -> AssertionError:
@@ -280,6 +294,71 @@ class DagsterServer:
             {"id": _expect(sensor, "Sensor")["id"]},
         )["stopSensor"]
         return _expect(data, "StopSensorMutationResult")["instigationState"]["status"]
+
+    def _sensor_selector(self, name: str) -> dict[str, str]:
+        return {**self.repository().selector(), "sensorName": name}
+
+    def sensor_dry_run(self, name: str, cursor: str | None = None) -> dict[str, Any]:
+        """Evaluates a sensor once without launching anything (the UI's "Test sensor"):
+        ``{runRequests: [{runKey, tags}], skipReason, cursor, error}``."""
+        data = self.graphql(
+            """mutation($sel: SensorSelector!, $cursor: String) {
+              sensorDryRun(selectorData: $sel, cursor: $cursor) {
+                __typename
+                ... on DryRunInstigationTick { evaluationResult {
+                  runRequests { runKey tags { key value } }
+                  skipReason cursor error { message }
+                } }
+                ... on Error { message }
+              }
+            }""",
+            {"sel": self._sensor_selector(name), "cursor": cursor},
+        )["sensorDryRun"]
+        return _expect(data, "DryRunInstigationTick")["evaluationResult"]
+
+    def set_sensor_cursor(self, name: str, cursor: str | None) -> None:
+        """Sets a sensor's cursor (the UI's "Set cursor" / "Persist evaluated cursor")."""
+        data = self.graphql(
+            """mutation($sel: SensorSelector!, $cursor: String) {
+              setSensorCursor(sensorSelector: $sel, cursor: $cursor) {
+                __typename ... on Error { message }
+              }
+            }""",
+            {"sel": self._sensor_selector(name), "cursor": cursor},
+        )["setSensorCursor"]
+        _expect(data, "Sensor")
+
+    def sensor_ticks(self, name: str, limit: int = 10) -> list[dict[str, Any]]:
+        """A sensor's latest ticks, newest first:
+        ``{tickId, status, timestamp, runIds, skipReason, error}``."""
+        data = self.graphql(
+            """query($sel: SensorSelector!, $limit: Int) { sensorOrError(sensorSelector: $sel) {
+              __typename
+              ... on Sensor { sensorState { ticks(limit: $limit) {
+                tickId status timestamp runIds skipReason error { message }
+              } } }
+              ... on Error { message }
+            } }""",
+            {"sel": self._sensor_selector(name), "limit": limit},
+        )["sensorOrError"]
+        return _expect(data, "Sensor")["sensorState"]["ticks"]
+
+    def wait_for_tick(
+        self, name: str, after: float, timeout: float = 90.0, with_runs: bool = False
+    ) -> dict[str, Any]:
+        """The first finished tick of a sensor that started after ``after`` (epoch seconds),
+        optionally the first one that requested runs; raises if a tick fails or on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ticks = [t for t in self.sensor_ticks(name) if t["timestamp"] > after]
+            for tick in reversed(ticks):  # oldest first
+                if tick["status"] == "FAILURE":
+                    raise self.fail(f"sensor {name} tick failed: {tick['error']}")
+                if tick["status"] in ("SUCCESS", "SKIPPED") and (tick["runIds"] or not with_runs):
+                    return tick
+            time.sleep(1.0)
+        what = "requesting runs" if with_runs else "finished"
+        raise self.fail(f"no {what} tick of sensor {name} within {timeout:.0f} s")
 
     def launch_run(
         self,
@@ -439,6 +518,22 @@ class DagsterServer:
             first, last = keys.index(span["startKey"]), keys.index(span["endKey"])
             result[span["status"].lower()].extend(keys[first : last + 1])
         return result
+
+    def latest_check_executions(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """What the UI shows per check, for its asset's latest materialization:
+        ``(asset, check) -> {status, runId, partition}`` (None: never executed)."""
+        nodes = self.graphql(
+            """{ assetNodes { assetKey { path } assetChecksOrError {
+              __typename ... on AssetChecks { checks {
+                name executionForLatestMaterialization { status runId partition }
+              } }
+            } } }"""
+        )["assetNodes"]
+        return {
+            ("/".join(n["assetKey"]["path"]), c["name"]): c["executionForLatestMaterialization"]
+            for n in nodes
+            for c in n["assetChecksOrError"].get("checks", [])
+        }
 
     def check_executions(
         self, asset: str, check: str, partition: str | None = None, limit: int = 20

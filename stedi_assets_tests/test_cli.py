@@ -27,7 +27,10 @@ def test_simulate_run_and_query_a_small_lake(
         assert table in report
     assert "FAILED" not in report and "same_customer_pairing" in report
 
-    sql = "SELECT COUNT(*) AS n FROM machine_learning_curated m JOIN customers_curated c USING (serialNumber)"
+    sql = (
+        "SELECT COUNT(*) AS n FROM machine_learning_curated m "
+        "JOIN customers_curated c USING (serialNumber)"
+    )
     assert main(["query", "--lake", str(lake), sql]) == 0
     expected = spark.read.parquet(str(lake / "machine_learning" / "curated")).count()
     assert expected > 0

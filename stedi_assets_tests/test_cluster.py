@@ -178,8 +178,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneClus
     try:
         _start(
             "master",
-            ["org.apache.spark.deploy.master.Master"]
-            + ["--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web_port)],
+            [
+                "org.apache.spark.deploy.master.Master",
+                *("--host", "127.0.0.1", "--port", str(port), "--webui-port", str(web_port)),
+            ],
             env,
             log_dir,
             cluster,
@@ -187,10 +189,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StandaloneClus
         for number in range(1, WORKERS + 1):
             _start(
                 f"worker-{number}",
-                ["org.apache.spark.deploy.worker.Worker", cluster.master_url]
-                + ["--host", "127.0.0.1", "--cores", "1", "--memory", "1g"]
-                + ["--webui-port", str(_free_port())]
-                + ["--work-dir", str(base / "work" / f"worker-{number}")],
+                [
+                    "org.apache.spark.deploy.worker.Worker",
+                    cluster.master_url,
+                    *("--host", "127.0.0.1", "--cores", "1", "--memory", "1g"),
+                    *("--webui-port", str(_free_port())),
+                    *("--work-dir", str(base / "work" / f"worker-{number}")),
+                ],
                 env,
                 log_dir,
                 cluster,
@@ -222,9 +227,9 @@ def _wait_for_workers(cluster: StandaloneCluster) -> None:
     )
 
 
-def _run_on_cluster(cluster: StandaloneCluster, runs: list[tuple[Path, str]]) -> dict[str, Any]:
-    """The graph in a fresh Python process whose driver the configuration binds to the
-    cluster; returns that process's result line."""
+def _start_driver(cluster: StandaloneCluster, runs: list[tuple[Path, str]]) -> subprocess.Popen:
+    """The graph in a fresh Python process whose driver the configuration alone binds to the
+    cluster (its own SparkSession, not this process's local one)."""
     env = {
         **os.environ,
         "STEDI_SPARK_MASTER": cluster.master_url,
@@ -232,20 +237,28 @@ def _run_on_cluster(cluster: StandaloneCluster, runs: list[tuple[Path, str]]) ->
         "STEDI_SHUFFLE_PARTITIONS": str(WORKERS),
         "SPARK_LOCAL_IP": "127.0.0.1",
     }
-    # The driver is the cluster's only client: no local SparkSession settings may leak in.
-    env.pop("PYSPARK_SUBMIT_ARGS", None)
-    completed = subprocess.run(
+    env.pop("PYSPARK_SUBMIT_ARGS", None)  # nothing from the caller's Spark setup leaks in
+    return subprocess.Popen(
         [sys.executable, "-c", DRIVER_SCRIPT, json.dumps([[str(lake), p] for lake, p in runs])],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=240,
     )
+
+
+def _driver_result(cluster: StandaloneCluster, driver: subprocess.Popen) -> dict[str, Any]:
+    """Waits for the cluster driver and returns its result line."""
+    try:
+        stdout, stderr = driver.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        driver.kill()
+        stdout, stderr = driver.communicate()
     marker = "STEDI-CLUSTER-RESULT "
-    lines = [line for line in completed.stdout.splitlines() if line.startswith(marker)]
-    assert completed.returncode == 0 and lines, (
-        f"cluster driver failed ({completed.returncode}):\n{completed.stdout[-3000:]}\n"
-        f"{completed.stderr[-5000:]}\n{cluster.logs()}"
+    lines = [line for line in stdout.splitlines() if line.startswith(marker)]
+    assert driver.returncode == 0 and lines, (
+        f"cluster driver failed ({driver.returncode}):\n{stdout[-3000:]}\n{stderr[-5000:]}\n"
+        f"{cluster.logs()}"
     )
     return json.loads(lines[-1].removeprefix(marker))
 
@@ -260,7 +273,14 @@ def test_the_graph_on_a_standalone_cluster_matches_a_local_run(
     simulated = tmp_path / "simulated-cluster"
     shutil.copytree(simulated_landing, simulated)
 
-    result = _run_on_cluster(cluster, [(reference, "udacity"), (simulated, "privacy")])
+    driver = _start_driver(cluster, [(reference, "udacity"), (simulated, "privacy")])
+    try:
+        # Meanwhile, the same simulated landing data in this process's shared local session.
+        local_lake = tmp_path / "simulated-local"
+        shutil.copytree(simulated_landing, local_lake)
+        local = run_lakehouse(lake_settings(local_lake), "privacy", log_level="WARNING")
+    finally:
+        result = _driver_result(cluster, driver)
 
     # It really ran on the cluster, not in a local-mode fallback.
     assert result["master"] == cluster.master_url
@@ -277,10 +297,6 @@ def test_the_graph_on_a_standalone_cluster_matches_a_local_run(
     assert udacity["success"] and privacy["success"], (udacity["failures"], privacy["failures"])
     # The rubric's counts, which the local-mode suite measures on the same reference data.
     assert udacity["row_counts"] == RUBRIC_COUNTS
-    # The same simulated landing data, run locally in this process's shared local session.
-    local_lake = tmp_path / "simulated-local"
-    shutil.copytree(simulated_landing, local_lake)
-    local = run_lakehouse(lake_settings(local_lake), "privacy", log_level="WARNING")
-    assert local.success
+    assert local.success, local.failures
     assert privacy["row_counts"] == local.row_counts
     assert all(count > 0 for count in local.row_counts.values())

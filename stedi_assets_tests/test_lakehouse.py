@@ -12,7 +12,7 @@ from stedi_assets.definitions import LAKEHOUSE_JOB
 from stedi_assets.pii import PII_COLUMNS
 from stedi_assets.runner import run_config, run_lakehouse
 from stedi_assets.settings import build_resources
-from stedi_assets.storage.layout import TABLES
+from stedi_assets.storage.layout import ASSET_TABLES, TABLES
 from stedi_assets_tests.conftest import lake_settings
 
 RUBRIC_COUNTS = {
@@ -67,9 +67,9 @@ def test_simulated_lake_privacy_run_enforces_every_privacy_rule(
     summary = run_lakehouse(lake_settings(simulated_lake), "privacy")
 
     assert summary.success
-    assert set(summary.row_counts) == set(TABLES)
+    assert set(summary.row_counts) == set(ASSET_TABLES)
     assert all(c.passed for c in summary.checks), [c for c in summary.checks if not c.passed]
-    assert all(summary.row_counts[name] > 0 for name in TABLES)
+    assert all(summary.row_counts[name] > 0 for name in ASSET_TABLES)
 
     customers = _table(spark, simulated_lake, "customer_trusted")
     accel = _table(spark, simulated_lake, "accelerometer_trusted")

@@ -74,11 +74,10 @@ def test_a_day_run_takes_new_landing_data_of_that_day_only(
 
 
 def _tick(lake: Path, cursor: str | None):
-    context = build_sensor_context(
+    with build_sensor_context(
         cursor=cursor, resources={"landing_files": LandingFiles(root=str(lake))}
-    )
-    result = landing_sensor(context)
-    return result, context
+    ) as context:
+        return landing_sensor(context), context
 
 
 def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake: Path) -> None:

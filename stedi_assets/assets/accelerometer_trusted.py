@@ -7,12 +7,13 @@ the customer's ``shareWithResearchAsOfDate``.
 
 from dagster import AssetExecutionContext, asset
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
+from stedi_assets.assets.landing import conforming
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import ACCELEROMETER_OWNERSHIP as OWNERSHIP
-from stedi_assets.partitions import daily, readings_of_run_days, single_run
+from stedi_assets.partitions import daily, readings_of_run_days, run_days, single_run
 from stedi_assets.rules import Rules
+from stedi_assets.storage.lake import Lake
 
 ACCELEROMETER_COLUMNS = ("user", "timestamp", "x", "y", "z")
 
@@ -21,8 +22,8 @@ def build_accelerometer_trusted(
     accelerometer_landing: DataFrame, customer_trusted: DataFrame, *, privacy: bool
 ) -> DataFrame:
     readings = (
-        accelerometer_landing.select(*ACCELEROMETER_COLUMNS)
-        .where(F.col("user").isNotNull() & F.col("timestamp").isNotNull())
+        conforming(accelerometer_landing, "accelerometer_landing")
+        .select(*ACCELEROMETER_COLUMNS)
         .dropDuplicates()
     )
     return OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy)
@@ -33,15 +34,18 @@ def build_accelerometer_trusted(
     kinds={"spark", "parquet"},
     partitions_def=daily,
     backfill_policy=single_run,
+    deps=["accelerometer_landing"],
 )
 def accelerometer_trusted(
     context: AssetExecutionContext,
-    accelerometer_landing: DataFrame,
+    lake: Lake,
     customer_trusted: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Accelerometer readings of consenting customers (since their consent, by default),
     partitioned by the reading's UTC day."""
+    # Only the landing files that may hold this run's days are read.
+    accelerometer_landing = lake.read_landing("accelerometer_landing", days=run_days(context))
     trusted = build_accelerometer_trusted(
         accelerometer_landing, customer_trusted, privacy=rules.privacy
     )

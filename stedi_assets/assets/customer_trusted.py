@@ -9,7 +9,9 @@ from dagster import AssetCheckResult, asset, asset_check
 from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
+from stedi_assets.assets.landing import conforming
 from stedi_assets.rules import duplicate_keys, rule_check
+from stedi_assets.storage.spark_tables import CORRUPT_RECORD
 
 CUSTOMER_COLUMNS = (
     "customerName",
@@ -26,8 +28,9 @@ CUSTOMER_COLUMNS = (
 
 
 def latest_customer_records(customers: DataFrame) -> DataFrame:
-    """Each e-mail's most recent record. On a tie the record without research consent wins:
-    when we cannot tell which is current, we assume the customer did not consent."""
+    """Each e-mail's most recent record (with Spark's corrupt-record column when present). On a
+    tie the record without research consent wins: when we cannot tell which is current, we
+    assume the customer did not consent."""
     newest_first = Window.partitionBy("email").orderBy(
         F.col("lastUpdateDate").desc_nulls_last(),
         F.col("shareWithResearchAsOfDate").asc_nulls_first(),
@@ -36,14 +39,19 @@ def latest_customer_records(customers: DataFrame) -> DataFrame:
         customers.where(F.col("email").isNotNull())
         .withColumn("_recency", F.row_number().over(newest_first))
         .where(F.col("_recency") == 1)
-        .select(*CUSTOMER_COLUMNS)
+        .select(*CUSTOMER_COLUMNS, *_corrupt_record_column(customers))
     )
+
+
+def _corrupt_record_column(df: DataFrame) -> list[str]:
+    return [CORRUPT_RECORD] if CORRUPT_RECORD in df.columns else []
 
 
 def build_customer_trusted(customer_landing: DataFrame) -> DataFrame:
-    return latest_customer_records(customer_landing).where(
-        F.col("shareWithResearchAsOfDate").isNotNull()
-    )
+    # The latest record decides even when it is garbled: a garbled update may be a withdrawal,
+    # so such a customer is left out rather than trusted on an older record.
+    latest = conforming(latest_customer_records(customer_landing), "customer_landing")
+    return latest.where(F.col("shareWithResearchAsOfDate").isNotNull())
 
 
 @asset(group_name="trusted", kinds={"spark", "parquet"})

@@ -6,13 +6,23 @@ fields that identify a record, are reported by a (non-blocking) conformance chec
 rules drop them, and good lines are never held back by bad ones.
 """
 
-from dagster import AssetCheckResult, AssetsDefinition, asset, asset_check
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetExecutionContext,
+    AssetsDefinition,
+    asset,
+    asset_check,
+)
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.spark_tables import CORRUPT_RECORD
+from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, quarantine_of
+from stedi_assets.storage.spark_tables import CORRUPT_RECORD, SOURCE_FILE
 
 # The fields without which a record cannot be attributed to anyone.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -22,18 +32,69 @@ REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
-def nonconforming(table: str) -> Column:
-    """Rows Spark could not parse against the DDL, or that lack a required field."""
-    condition = F.col(CORRUPT_RECORD).isNotNull()
+# The epoch-ms time of each reading table: a reading must sit in (or next to) its day's folder.
+READING_TIME: dict[str, str] = {
+    "accelerometer_landing": "timestamp",
+    "step_trainer_landing": "sensorReadingTime",
+}
+
+
+def _days_from_its_folder(table: str) -> Column:
+    """How many days a reading lies from the day folder of its file (null: no day folder)."""
+    folder_day = F.regexp_extract(F.col(SOURCE_FILE), f"/landing/(?:.*/)?{DAY_FOLDER_PATTERN}/", 1)
+    reading_day = F.to_date(F.timestamp_millis(F.col(READING_TIME[table])))
+    return F.abs(F.datediff(reading_day, F.to_date(F.nullif(folder_day, F.lit("")))))
+
+
+def nonconforming(table: str, columns: Sequence[str] = (CORRUPT_RECORD, SOURCE_FILE)) -> Column:
+    """Rows Spark could not parse against the DDL, that lack a required field, or readings
+    filed more than a day away from their day folder (no day's run would read them)."""
+    condition = F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in columns else F.lit(False)
     for field in REQUIRED_FIELDS[table]:
         condition = condition | F.col(field).isNull()
+    if table in READING_TIME and SOURCE_FILE in columns:
+        condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
     return condition
+
+
+def conforming(df: DataFrame, table: str) -> DataFrame:
+    """The rows of ``df`` that fit the DDL and carry their required fields, without Spark's
+    corrupt-record column. A row with one unparsable field is not trusted at all."""
+    return df.where(~nonconforming(table, df.columns)).drop(CORRUPT_RECORD, SOURCE_FILE)
+
+
+def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
+    """The nonconforming rows, each with why it was rejected, the file it came from, and the
+    record as it arrived (the raw line when it did not parse)."""
+    reason = F.when(
+        F.col(CORRUPT_RECORD).isNotNull(),
+        F.lit(f"does not parse against sql/{table}.sql (malformed JSON or a wrong type)"),
+    )
+    for field in REQUIRED_FIELDS[table]:
+        reason = reason.when(F.col(field).isNull(), F.lit(f"missing required field {field}"))
+    if table in READING_TIME:
+        reason = reason.when(
+            _days_from_its_folder(table) > 1,
+            F.lit("reading filed more than a day away from its file's day folder"),
+        )
+    fields = [c for c in landing.columns if c not in (CORRUPT_RECORD, SOURCE_FILE)]
+    record = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
+    return landing.where(nonconforming(table, landing.columns)).select(
+        F.col(SOURCE_FILE).alias("source_file"), reason.alias("reason"), record.alias("record")
+    )
 
 
 def _landing_asset(table: str, description: str) -> AssetsDefinition:
     @asset(name=table, group_name="landing", kinds={"spark", "json"}, description=description)
-    def _asset(lake: Lake) -> DataFrame:
-        return lake.read_landing(table)
+    def _asset(context: AssetExecutionContext, lake: Lake) -> DataFrame:
+        landing = lake.read_landing(table)
+        # Rejected rows are kept, with their reason and file, never silently dropped.
+        quarantine = quarantine_of(table).name
+        lake.write_table(quarantine, rejected_rows(landing, table))
+        context.add_output_metadata(
+            {"quarantined_rows": lake.read_table(quarantine).count(), "quarantine": quarantine}
+        )
+        return landing
 
     return _asset
 
@@ -49,19 +110,24 @@ step_trainer_landing = _landing_asset(
 )
 
 
-def _conformance_check(landing: AssetsDefinition):  # -> AssetChecksDefinition
+def _conformance_check(landing: AssetsDefinition) -> AssetChecksDefinition:
     table = landing.key.path[-1]
+    quarantine = quarantine_of(table).name
 
     @asset_check(
         asset=landing,
         name="conforms_to_ddl",
         description=f"Rows of {table} that do not fit sql/{table}.sql or lack "
-        f"{', '.join(REQUIRED_FIELDS[table])}; they are dropped downstream.",
+        f"{', '.join(REQUIRED_FIELDS[table])}: they are in {quarantine}, not downstream.",
     )
-    def _check(landing_rows: DataFrame) -> AssetCheckResult:
-        return rule_check(int(landing_rows.where(nonconforming(table)).count()), enforced=False)
+    def _check(lake: Lake) -> AssetCheckResult:
+        # Counted from the quarantine table as written: Spark prunes JSON columns a query does
+        # not use, and a field it does not parse cannot be found corrupt.
+        rejected = lake.read_table(quarantine)
+        per_file = rejected.groupBy("source_file").count().orderBy(F.desc("count")).limit(10)
+        files = ", ".join(f"{row.source_file} ({row['count']})" for row in per_file.collect())
+        return rule_check(rejected.count(), enforced=False, files=files or "none")
 
-    # The check's input is named after the asset it reads.
     return _check
 
 

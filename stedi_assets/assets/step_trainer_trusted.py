@@ -7,12 +7,13 @@ once. Privacy profile: also only readings taken at or after that customer's rese
 
 from dagster import AssetExecutionContext, asset
 from pyspark.sql import DataFrame
-from pyspark.sql import functions as F
 
+from stedi_assets.assets.landing import conforming
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import STEP_TRAINER_OWNERSHIP as OWNERSHIP
-from stedi_assets.partitions import daily, readings_of_run_days, single_run
+from stedi_assets.partitions import daily, readings_of_run_days, run_days, single_run
 from stedi_assets.rules import Rules
+from stedi_assets.storage.lake import Lake
 
 STEP_TRAINER_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
 
@@ -21,8 +22,8 @@ def build_step_trainer_trusted(
     step_trainer_landing: DataFrame, customers_curated: DataFrame, *, privacy: bool
 ) -> DataFrame:
     readings = (
-        step_trainer_landing.select(*STEP_TRAINER_COLUMNS)
-        .where(F.col("sensorReadingTime").isNotNull() & F.col("serialNumber").isNotNull())
+        conforming(step_trainer_landing, "step_trainer_landing")
+        .select(*STEP_TRAINER_COLUMNS)
         .dropDuplicates()
     )
     if not privacy:
@@ -37,15 +38,18 @@ def build_step_trainer_trusted(
     kinds={"spark", "parquet"},
     partitions_def=daily,
     backfill_policy=single_run,
+    deps=["step_trainer_landing"],
 )
 def step_trainer_trusted(
     context: AssetExecutionContext,
-    step_trainer_landing: DataFrame,
+    lake: Lake,
     customers_curated: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Step Trainer readings of curated customers' devices (since their consent, by default),
     partitioned by the reading's UTC day."""
+    # Only the landing files that may hold this run's days are read.
+    step_trainer_landing = lake.read_landing("step_trainer_landing", days=run_days(context))
     trusted = build_step_trainer_trusted(
         step_trainer_landing, customers_curated, privacy=rules.privacy
     )

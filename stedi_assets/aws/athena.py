@@ -13,6 +13,8 @@ from typing import Any
 
 from dagster_aws.athena import AthenaClientResource
 
+from stedi_assets.storage.s3 import aws_region
+
 RESULTS_FOLDER = "_athena_results"
 
 
@@ -30,6 +32,11 @@ def results_location(lake_root: str) -> str:
 
 def athena_resource() -> AthenaClientResource:
     """dagster-aws's Athena resource; workgroup from ``STEDI_ATHENA_WORKGROUP``."""
+    # The resource has no region setting and its clients use boto3's default session, which
+    # reads AWS_DEFAULT_REGION but not AWS_REGION; pass the chain's region on that way.
+    region = aws_region()
+    if region and not os.environ.get("AWS_DEFAULT_REGION"):
+        os.environ["AWS_DEFAULT_REGION"] = region
     return AthenaClientResource(
         workgroup=os.environ.get("STEDI_ATHENA_WORKGROUP", "primary"), polling_interval=1
     )

@@ -29,3 +29,11 @@ class AwsClientsResource(ResourceWithBoto3Configuration):
             aws_session_token=self.aws_session_token,
             config=construct_boto_client_retry_config(self.max_attempts),
         )
+
+
+def aws_clients() -> AwsClientsResource:
+    """The resource configured from the environment; the region as the AWS SDKs read it
+    (``AWS_REGION`` first, which boto3 alone would ignore)."""
+    from stedi_assets.storage.s3 import aws_region
+
+    return AwsClientsResource(region_name=aws_region())

@@ -23,7 +23,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
 
-from stedi_assets.aws.clients import AwsClientsResource
+from stedi_assets.aws.clients import AwsClientsResource, aws_clients
 from stedi_assets.storage.s3 import aws_region, s3_resource, split_s3_uri
 
 DEFAULT_ROLE = "stedi-glue-job"
@@ -194,7 +194,7 @@ class Provisioner:
 
     def __init__(self, target: Target, aws: AwsClientsResource | None = None) -> None:
         self.target = target
-        aws = aws or AwsClientsResource()
+        aws = aws or aws_clients()
         self.s3 = s3_resource().get_client()
         self.glue = aws.client("glue")
         self.iam = aws.client("iam")
@@ -415,7 +415,7 @@ def resolve_target(
 ) -> Target:
     """The target of ``lake``: account and partition from STS, region from the AWS chain."""
     bucket, prefix = split_s3_uri(lake)
-    aws = aws or AwsClientsResource()
+    aws = aws or aws_clients()
     region = aws.region_name or aws_region()
     if not region:
         raise ValueError("no AWS region: set AWS_REGION (or a profile's region)")

@@ -237,11 +237,17 @@ class GlueCatalog(CatalogResource):
         if glue_table is None:
             raise LookupError(f"table {table!r} is not in Glue database {self.database!r}")
         template = glue_table.get("StorageDescriptor", {})
+        # A partition is up to date when it is where it should be and has its table's schema
+        # (after a schema change Athena would otherwise read old partitions with old columns).
         existing = {
-            tuple(p["Values"]): p.get("StorageDescriptor", {}).get("Location")
+            tuple(p["Values"]): (
+                p.get("StorageDescriptor", {}).get("Location"),
+                p.get("StorageDescriptor", {}).get("Columns"),
+            )
             for p in self.glue_partitions(table)
         }
         wanted = {tuple(p.values): glue_location(p.location) for p in partitions}
+        columns = template.get("Columns")
 
         def partition_input(values: tuple[str, ...], location: str) -> dict[str, Any]:
             # A partition is stored like its table, only elsewhere.
@@ -254,7 +260,7 @@ class GlueCatalog(CatalogResource):
         moved = [
             {"PartitionValueList": list(v), "PartitionInput": partition_input(v, loc)}
             for v, loc in wanted.items()
-            if v in existing and existing[v] != loc
+            if v in existing and existing[v] != (loc, columns)
         ]
         for batch in _batches(new):
             response = self.client.batch_create_partition(

@@ -42,7 +42,12 @@ class LakeIOManager(ConfigurableIOManager):
             entry = self.lake.write_table(table, obj)
         # Describe what was stored, not the lazy plan that produced it.
         stored = self.lake.read_table(table)
-        context.add_output_metadata(table_metadata(entry, stored, self.lake.catalog.database))
+        metadata = table_metadata(entry, stored, self.lake.catalog.database)
+        if context.has_asset_partitions:
+            days = context.asset_partition_key_range
+            written = self.lake.read_table(table, partitions=(days.start, days.end))
+            metadata["dagster/partition_row_count"] = MetadataValue.int(written.count())
+        context.add_output_metadata(metadata)
 
     def load_input(self, context: InputContext) -> DataFrame:
         table = context.upstream_output.asset_key.path[-1]

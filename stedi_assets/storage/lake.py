@@ -1,8 +1,9 @@
 """The lake: one root folder or S3 prefix, the Spark session that reads and writes it, and the
 catalog that names its tables. The facade assets and the IO manager use for storage."""
 
-from dagster import ConfigurableResource, ResourceDependency
+from dagster import ConfigurableResource, InitResourceContext, ResourceDependency
 from dagster_pyspark import PySparkResource
+from pydantic import PrivateAttr
 from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.storage.catalog import (
@@ -12,7 +13,9 @@ from stedi_assets.storage.catalog import (
     CatalogTable,
 )
 from stedi_assets.storage.ddl import landing_ddl
+from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.layout import TableSpec, table_spec
+from stedi_assets.storage.publish import acquire_lake, release_lake
 from stedi_assets.storage.spark_tables import (
     hive_type,
     publish_parquet,
@@ -28,6 +31,20 @@ class Lake(ConfigurableResource):
     root: str
     spark: ResourceDependency[PySparkResource]
     catalog: ResourceDependency[CatalogResource]
+    # A run holds the lake for its duration (local lakes): Spark reads files lazily, so a table
+    # replaced by another run mid-read would fail this one. Queries only read and do not wait.
+    exclusive: bool = True
+    _holds_lock: bool = PrivateAttr(default=False)
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        if self.exclusive and is_local(self.root):
+            acquire_lake(self.root, context.log)
+            self._holds_lock = True
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._holds_lock:
+            release_lake(self.root)
+            self._holds_lock = False
 
     @property
     def spark_session(self) -> SparkSession:
@@ -36,9 +53,10 @@ class Lake(ConfigurableResource):
     def location(self, table: str) -> str:
         return table_spec(table).location(self.root)
 
-    def read_landing(self, table: str) -> DataFrame:
-        """The landing JSON of ``table`` as a DataFrame with the DDL's schema."""
-        return read_landing(self.spark_session, self.root, _landing_spec(table))
+    def read_landing(self, table: str, days: tuple[str, str] | None = None) -> DataFrame:
+        """The landing JSON of ``table`` as a DataFrame with the DDL's schema; with
+        ``days=(first, last)``, only the files that may hold readings of those days."""
+        return read_landing(self.spark_session, self.root, _landing_spec(table), days)
 
     def read_table(self, table: str, partitions: tuple[str, str] | None = None) -> DataFrame:
         """A table; for a partitioned one, only partitions ``first <= value <= last`` when

@@ -5,7 +5,6 @@ convention uploads follow; a file outside any day folder may hold readings of an
 """
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +12,7 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.sensor import get_objects
 
-from stedi_assets.storage.layout import LANDING_TABLES
-
-_DAY_FOLDER = re.compile(r"^(?:day=)?(\d{4}-\d{2}-\d{2})$")
+from stedi_assets.storage.layout import LANDING_TABLES, landing_day
 
 
 @dataclass(frozen=True, order=True)
@@ -31,11 +28,7 @@ class LandingFile:
     @property
     def day(self) -> str | None:
         """The day folder the file sits in, if any."""
-        for folder in reversed(self.key.split("/")[2:-1]):
-            match = _DAY_FOLDER.match(folder)
-            if match:
-                return match.group(1)
-        return None
+        return landing_day(self.key.split("/", 2)[2])
 
     @property
     def version(self) -> str:

@@ -4,10 +4,12 @@ Mirrors the Udacity S3 layout, ``<lake>/<entity>/<zone>/``. This is the only pla
 knows a table's folder; assets name tables, the storage layer resolves them.
 """
 
+import re
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Literal
 
-Zone = Literal["landing", "trusted", "curated"]
+Zone = Literal["landing", "quarantine", "trusted", "curated"]
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,20 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("step_trainer_trusted", "step_trainer", "trusted"),
         TableSpec("customers_curated", "customer", "curated"),
         TableSpec("machine_learning_curated", "machine_learning", "curated"),
+        # Landing rows that do not fit their DDL, with the reason and the file they came from.
+        TableSpec("customer_quarantine", "customer", "quarantine"),
+        TableSpec("accelerometer_quarantine", "accelerometer", "quarantine"),
+        TableSpec("step_trainer_quarantine", "step_trainer", "quarantine"),
     )
 }
 
 LANDING_TABLES: tuple[TableSpec, ...] = tuple(t for t in TABLES.values() if t.is_landing)
+ASSET_TABLES: tuple[str, ...] = tuple(t.name for t in TABLES.values() if t.zone != "quarantine")
+
+
+def quarantine_of(landing_table: str) -> TableSpec:
+    """Where the rejected rows of a landing table go."""
+    return TABLES[f"{table_spec(landing_table).entity}_quarantine"]
 
 
 def table_spec(name: str) -> TableSpec:
@@ -56,3 +68,25 @@ def table_spec(name: str) -> TableSpec:
     except KeyError:
         known = ", ".join(sorted(TABLES))
         raise KeyError(f"{name!r} is not a lakehouse table; known tables: {known}") from None
+
+
+# A landing file's day is its day folder: ``.../2022-06-19/...`` or ``.../day=2022-06-19/...``.
+DAY_FOLDER_PATTERN = r"(?:day=)?(\d{4}-\d{2}-\d{2})"
+_DAY_FOLDER = re.compile(f"^{DAY_FOLDER_PATTERN}$")
+
+
+def landing_day(path_below_landing: str) -> str | None:
+    """The (innermost) day folder of a file below a landing folder, or None."""
+    for folder in reversed(path_below_landing.split("/")[:-1]):
+        match = _DAY_FOLDER.match(folder)
+        if match:
+            return match.group(1)
+    return None
+
+
+def near_days(first: str, last: str) -> tuple[str, str]:
+    """The day folders whose files may hold readings of days ``first..last``: a device's
+    upload may cross midnight, so a reading sits in its own day's folder or a neighbour's."""
+    before = date.fromisoformat(first) - timedelta(days=1)
+    after = date.fromisoformat(last) + timedelta(days=1)
+    return before.isoformat(), after.isoformat()

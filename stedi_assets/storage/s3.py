@@ -5,13 +5,17 @@ How one Spark session (one JVM per process) serves local and S3 lakes alike:
 * Jars must be on the JVM's classpath when it starts, and the session is process-wide
   (``getOrCreate``). So the Spark config *always* carries the cached S3A jars when they are in
   the cache (see ``scripts/fetch_s3a_jars.py``), for local lakes too. They are put on the
-  driver's (and executors') class path, not in ``spark.jars``: ``spark.jars`` would copy the
-  ~690 MB SDK bundle into every application's work folder; a class path entry costs nothing.
+  driver's (and executors') class path, not in ``spark.jars``: ``spark.jars`` would ship the
+  ~690 MB SDK bundle to every executor of every application; a class path entry costs nothing.
 * Everything else S3A needs (credentials chain, region, endpoint, path-style) is an ordinary
   Hadoop option. They are given as ``spark.hadoop.fs.s3a.*`` (which Spark copies into the Hadoop
   configuration when it starts the JVM) *and* set again on the running session's Hadoop
   configuration by ``LakeSparkResource``, so an s3:// run works even when a local-lake run in
   the same process started the session first.
+* Credentials are the JVM's own: the AWS SDK's default chain, which reads environment
+  variables as they were when the JVM started (then profiles and instance roles). A process
+  that changes ``AWS_*`` variables later (the test suite does, for moto) must do so before
+  Spark starts.
 
 Data never passes through the driver or boto3 between S3 and Spark: S3A streams it.
 """
@@ -89,8 +93,9 @@ def endpoint_url() -> str | None:
 
 
 def aws_region() -> str | None:
-    """The region from the standard AWS chain (env, then the profile's config)."""
-    return boto3.session.Session().region_name
+    """The region from the standard AWS chain: ``AWS_REGION`` (which the AWS SDKs read but
+    boto3 does not), else boto3's ``AWS_DEFAULT_REGION`` or the profile's config."""
+    return os.environ.get("AWS_REGION") or boto3.session.Session().region_name
 
 
 def s3a_hadoop_options() -> dict[str, str]:
@@ -140,7 +145,7 @@ class LakeSparkResource(PySparkResource):
 def s3_resource() -> S3Resource:
     """dagster-aws's S3 resource, configured from the environment (credentials and region
     from the AWS chain; the endpoint override, if any, from ``AWS_ENDPOINT_URL``)."""
-    return S3Resource(endpoint_url=endpoint_url())
+    return S3Resource(region_name=aws_region(), endpoint_url=endpoint_url())
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:

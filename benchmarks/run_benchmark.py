@@ -1,0 +1,426 @@
+"""Benchmark: this project's whole graph against a plain PySpark script and DuckDB SQL, all
+applying the privacy profile's rules to the same landing data at several scale factors.
+
+For each scale factor k the reference data (``STEDI_REFERENCE_DATA``, default
+``../shared/reference-data``) is replicated k times: copy i > 0 of every customer gets a
+suffixed e-mail and serial number, and so do its readings; timestamps and consent dates are
+unchanged, so every consent-time relationship (and every privacy count) scales by exactly k.
+Copy 0 is the reference data itself.
+
+Each engine runs in its own fresh process; the script polls the RSS and CPU time of that
+process and all its descendants (the JVM included) through /proc, checks that the three engines
+wrote the same row counts, and prints a Markdown table.
+
+    .venv/bin/python benchmarks/run_benchmark.py [--scale-factors 1 10 50] [--work-dir DIR]
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+BENCHMARKS = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+ENTITIES = ("customer", "accelerometer", "step_trainer")
+OUTPUT_TABLES = {
+    "customer_trusted": "customer/trusted",
+    "accelerometer_trusted": "accelerometer/trusted",
+    "customers_curated": "customer/curated",
+    "step_trainer_trusted": "step_trainer/trusted",
+    "machine_learning_curated": "machine_learning/curated",
+}
+ENGINES = ("project", "plain_pyspark", "duckdb")
+POLL_SECONDS = 0.2
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+# --- landing data --------------------------------------------------------------------------
+
+
+def reference_data() -> Path:
+    path = Path(os.environ.get("STEDI_REFERENCE_DATA", REPO.parent / "shared" / "reference-data"))
+    if not (path / "customer" / "landing").is_dir():
+        raise SystemExit(f"reference data not found at {path}; set STEDI_REFERENCE_DATA")
+    return path
+
+
+def _suffixed_email(email: str, copy: int) -> str:
+    local, at, domain = email.partition("@")
+    return f"{local}+c{copy}{at}{domain}"
+
+
+def _scaled_record(entity: str, record: dict, copy: int) -> dict:
+    """Copy ``copy`` of a landing record: its owner's identifiers suffixed, nothing else."""
+    if copy == 0:
+        return record
+    scaled = dict(record)
+    if entity == "customer":
+        if isinstance(scaled.get("email"), str):
+            scaled["email"] = _suffixed_email(scaled["email"], copy)
+        if isinstance(scaled.get("serialNumber"), str):
+            scaled["serialNumber"] = f"{scaled['serialNumber']}-c{copy}"
+    elif entity == "accelerometer":
+        if isinstance(scaled.get("user"), str):
+            scaled["user"] = _suffixed_email(scaled["user"], copy)
+    elif isinstance(scaled.get("serialNumber"), str):
+        scaled["serialNumber"] = f"{scaled['serialNumber']}-c{copy}"
+    return scaled
+
+
+def build_landing(reference: Path, target: Path, scale: int) -> int:
+    """Writes the scaled landing zone below ``target`` (once; reused when complete) and returns
+    its row count. Streams line by line: one source line in memory, never a whole file."""
+    marker = target / "_complete.json"
+    if marker.exists():
+        info = json.loads(marker.read_text())
+        if info.get("scale") == scale and info.get("reference") == str(reference):
+            return int(info["rows"])
+    if target.exists():
+        shutil.rmtree(target)
+    rows = 0
+    for entity in ENTITIES:
+        source_dir = reference / entity / "landing"
+        out_dir = target / entity / "landing"
+        out_dir.mkdir(parents=True)
+        for source in sorted(p for p in source_dir.rglob("*") if p.is_file()):
+            # One output file per source file holding all k copies: the files grow with the
+            # scale factor, like a busier day's uploads, instead of multiplying.
+            out = out_dir / source.relative_to(source_dir)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as sink:
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    record = json.loads(line)
+                    for copy in range(scale):
+                        sink.write(json.dumps(_scaled_record(entity, record, copy)))
+                        sink.write("\n")
+                    rows += scale
+    marker.write_text(json.dumps({"scale": scale, "reference": str(reference), "rows": rows}))
+    return rows
+
+
+def fresh_lake(landing: Path, lake: Path) -> Path:
+    """An empty lake whose landing folders link to the shared scaled landing data."""
+    if lake.exists():
+        shutil.rmtree(lake)
+    for entity in ENTITIES:
+        (lake / entity).mkdir(parents=True)
+        (lake / entity / "landing").symlink_to(landing / entity / "landing")
+    return lake
+
+
+# --- measuring a process tree --------------------------------------------------------------
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (comm) may hold spaces; everything after its closing ")" is space-separated.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and (fields := _stat_fields(int(entry.name))) is not None:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, pending = [root], [root]
+    while pending:
+        for child in children.get(pending.pop(), []):
+            tree.append(child)
+            pending.append(child)
+    return tree
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return ""
+    return raw.replace(b"\0", b" ").decode(errors="replace")
+
+
+SPARK_LAUNCHER = "org.apache.spark.launcher.Main"
+
+
+def _java_main_class(cmdline: str) -> str:
+    """The first ``org.apache.spark`` class named on a java command line (its main class)."""
+    return next((t for t in cmdline.split() if t.startswith("org.apache.spark.")), cmdline[:80])
+
+
+@dataclass
+class Measurement:
+    engine: str
+    scale: int
+    returncode: int = -1
+    wall_s: float = 0.0
+    cpu_s: float = 0.0  # user + system of every process of the tree, as last seen
+    peak_rss_mb: float = 0.0  # max over samples of the tree's summed RSS
+    peak_jvm_rss_mb: float = 0.0  # the same, java processes only
+    java_processes: int = 0  # distinct JVMs seen (Spark's launcher included)
+    spark_jvms: int = 0  # of which not Spark's launcher: drivers (and executors, if any)
+    java_main_classes: list[str] = field(default_factory=list)
+    load_before: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)
+    log: str = ""
+
+
+def measure(command: list[str], env: dict[str, str], log: Path, result: Measurement) -> None:
+    """Runs ``command`` and samples its process tree every POLL_SECONDS until it exits."""
+    result.load_before = os.getloadavg()[0]
+    cpu_ticks: dict[tuple[int, str], int] = {}
+    javas: dict[tuple[int, str], tuple[int, str]] = {}  # (pid, start) -> (ppid, command line)
+    started = time.monotonic()
+    with log.open("w") as sink:
+        process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
+        while process.poll() is None:
+            sample: dict[int, tuple[int, int, bool]] = {}  # pid -> (ppid, rss pages, is java)
+            for pid in _process_tree(process.pid):
+                fields = _stat_fields(pid)
+                if fields is None:
+                    continue
+                # utime, stime (fields 14, 15) and rss (24) of `man 5 proc`, minus the 2 before.
+                key = (pid, fields[19])  # pid + start time: a reused pid is another process
+                cpu_ticks[key] = int(fields[11]) + int(fields[12])
+                try:
+                    is_java = os.readlink(f"/proc/{pid}/exe").endswith("/java")
+                except OSError:
+                    is_java = False
+                sample[pid] = (int(fields[1]), int(fields[21]), is_java)
+                if is_java:
+                    # Re-read every sample: spark-submit and spark-class are bash scripts that
+                    # exec into java, so a pid's program and command line change over its life.
+                    javas[key] = (int(fields[1]), _cmdline(pid) or javas.get(key, (0, ""))[1])
+            # A JVM runs a shell command (Hadoop's local file system calls chmod) by forking a
+            # child that shares its memory until it execs: that child's RSS is the JVM's again.
+            own = {
+                pid: (rss, is_java)
+                for pid, (ppid, rss, is_java) in sample.items()
+                if not (is_java and sample.get(ppid, (0, 0, False))[2])
+            }
+            rss_pages = sum(rss for rss, _ in own.values())
+            jvm_pages = sum(rss for rss, is_java in own.values() if is_java)
+            result.peak_rss_mb = max(result.peak_rss_mb, rss_pages * PAGE_SIZE / 2**20)
+            result.peak_jvm_rss_mb = max(result.peak_jvm_rss_mb, jvm_pages * PAGE_SIZE / 2**20)
+            time.sleep(POLL_SECONDS)
+    result.wall_s = time.monotonic() - started
+    result.returncode = process.returncode
+    result.cpu_s = sum(cpu_ticks.values()) / CLOCK_TICKS
+    # Likewise such a forked child is no JVM of its own.
+    java_pids = {pid for pid, _ in javas}
+    jvms = [cmd for ppid, cmd in javas.values() if ppid not in java_pids]
+    result.java_processes = len(jvms)
+    result.java_main_classes = sorted(_java_main_class(cmd) for cmd in jvms)
+    # Spark's launcher (a short JVM that only computes the real command line) is not a run.
+    result.spark_jvms = sum(1 for c in result.java_main_classes if c != SPARK_LAUNCHER)
+    result.log = str(log)
+
+
+def table_counts(lake: Path) -> dict[str, int]:
+    """Rows of each output table, from the Parquet footers (no data read)."""
+    counts = {}
+    for table, relative in OUTPUT_TABLES.items():
+        files = sorted((lake / relative).rglob("*.parquet"))
+        counts[table] = sum(pq.ParquetFile(f).metadata.num_rows for f in files) if files else -1
+    return counts
+
+
+def engine_command(engine: str, lake: Path, project_src: Path | None) -> list[str]:
+    python = str(VENV_BIN / "python")
+    if engine == "project":
+        # `stedi` of the installed (editable) project, or the same CLI from another source
+        # tree (PYTHONPATH, see engine_env) such as a `git archive` of a commit.
+        cli = [python, "-m", "stedi_assets.cli"] if project_src else [str(VENV_BIN / "stedi")]
+        # Debug logging prints each step's start and end (a few hundred lines): the log then
+        # shows where the project's time goes, at a negligible cost.
+        return [
+            *cli,
+            *("run", "--lake", str(lake), "--profile", "privacy", "--log-level", "debug"),
+        ]
+    if engine == "plain_pyspark":
+        return [python, str(BENCHMARKS / "plain_pyspark.py"), "--lake", str(lake)]
+    return [python, str(BENCHMARKS / "duckdb_rules.py"), "--lake", str(lake)]
+
+
+def engine_env(driver_memory: str, project_src: Path | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEDI_", "DAGSTER_HOME"))}
+    if project_src is not None:
+        # Ahead of the editable install's finder, which only serves what sys.path lacks.
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(project_src), env.get("PYTHONPATH")]))
+    env.update(
+        STEDI_SPARK_DRIVER_MEMORY=driver_memory,  # both Spark runs, and DuckDB's memory limit
+        SPARK_LOCAL_IP="127.0.0.1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+# --- report ----------------------------------------------------------------------------------
+
+
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    mem_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return f"{os.cpu_count()} cores, {mem_kb / 2**20:.1f} GiB RAM, {cpu}"
+
+
+def report(results: list[Measurement], landing_rows: dict[int, int]) -> str:
+    by = {(r.engine, r.scale): r for r in results}
+    lines = [
+        "| SF | landing rows | engine | wall s | CPU s | peak RSS MiB (JVM) | rows/s | JVMs "
+        "| project / engine, wall | project / engine, CPU |",
+        "|---:|---:|---|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for scale in sorted(landing_rows):
+        project = by.get(("project", scale))
+        for engine in ENGINES:
+            r = by.get((engine, scale))
+            if r is None:
+                continue
+            ratio = cpu_ratio = ""
+            if project is not None and engine != "project" and r.wall_s and r.cpu_s:
+                ratio = f"{project.wall_s / r.wall_s:.2f}x"
+                cpu_ratio = f"{project.cpu_s / r.cpu_s:.2f}x"
+            jvms = f"{r.spark_jvms} (+{r.java_processes - r.spark_jvms} launcher)"
+            failed = "" if r.returncode == 0 else f" FAILED rc={r.returncode}"
+            lines.append(
+                f"| {scale} | {landing_rows[scale]:,} | {engine}{failed} | {r.wall_s:.1f} "
+                f"| {r.cpu_s:.1f} | {r.peak_rss_mb:,.0f} ({r.peak_jvm_rss_mb:,.0f}) "
+                f"| {landing_rows[scale] / r.wall_s:,.0f} | {jvms} | {ratio} | {cpu_ratio} |"
+            )
+    return "\n".join(lines)
+
+
+STEP_EVENT = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster - \w+ - \S+ - \S+ - (?:\d+ - )?"
+    r"(\S+) - (STEP_START|STEP_SUCCESS|STEP_FAILURE) - "
+)
+
+
+def step_seconds(log: Path) -> dict[str, float]:
+    """Seconds per Dagster step, from a debug-level project log (the log has 1 s resolution)."""
+    started: dict[str, datetime.datetime] = {}
+    took: dict[str, float] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if match := STEP_EVENT.match(line):
+            when = datetime.datetime.fromisoformat(match[1])
+            if match[3] == "STEP_START":
+                started[match[2]] = when
+            elif match[2] in started:
+                took[match[2]] = (when - started[match[2]]).total_seconds()
+    return dict(sorted(took.items(), key=lambda item: -item[1]))
+
+
+def count_mismatches(results: list[Measurement]) -> Iterator[str]:
+    for scale in sorted({r.scale for r in results}):
+        runs = [r for r in results if r.scale == scale]
+        for table in OUTPUT_TABLES:
+            seen = {r.engine: r.counts.get(table) for r in runs}
+            if len(set(seen.values())) > 1:
+                yield f"SF{scale} {table}: {seen}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scale-factors", type=int, nargs="+", default=[1, 10, 50])
+    parser.add_argument("--engines", nargs="+", choices=ENGINES, default=list(ENGINES))
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        # Outside the repository: SF50 is ~0.6 GB of JSON that must never be committed.
+        default=Path(tempfile.gettempdir()) / "stedi-bench",
+        help="scaled landing data (reused across invocations), lakes and logs",
+    )
+    parser.add_argument(
+        "--driver-memory", default=os.environ.get("STEDI_SPARK_DRIVER_MEMORY", "2g")
+    )
+    parser.add_argument("--keep-lakes", action="store_true", help="keep each run's output")
+    parser.add_argument(
+        "--project-src",
+        type=Path,
+        help="run the project from this source tree instead of the installed one "
+        "(e.g. `git archive HEAD | tar -x -C DIR`, to benchmark a commit)",
+    )
+    args = parser.parse_args()
+
+    reference = reference_data()
+    work = args.work_dir.resolve()
+    project_src = args.project_src.resolve() if args.project_src else None
+    env = engine_env(args.driver_memory, project_src)
+    results: list[Measurement] = []
+    landing_rows: dict[int, int] = {}
+    print(f"machine: {machine()}; driver memory {args.driver_memory}; work dir {work}")
+    print(f"project: {project_src or 'installed (' + str(REPO) + ')'}")
+    for scale in args.scale_factors:
+        started = time.monotonic()
+        landing = work / f"sf{scale}" / "landing"
+        landing_rows[scale] = build_landing(reference, landing, scale)
+        print(
+            f"SF{scale}: {landing_rows[scale]:,} landing rows "
+            f"({time.monotonic() - started:.0f}s to prepare)",
+            flush=True,
+        )
+        for engine in args.engines:
+            lake = fresh_lake(landing, work / f"sf{scale}" / f"lake-{engine}")
+            result = Measurement(engine, scale)
+            log = work / f"sf{scale}" / f"{engine}.log"
+            measure(engine_command(engine, lake, project_src), env, log, result)
+            result.counts = table_counts(lake)
+            results.append(result)
+            print(
+                f"  {engine}: rc {result.returncode}, {result.wall_s:.1f}s wall, "
+                f"{result.cpu_s:.1f}s CPU, peak {result.peak_rss_mb:,.0f} MiB, "
+                f"java processes {result.java_main_classes}, load before "
+                f"{result.load_before:.1f}, counts {result.counts}",
+                flush=True,
+            )
+            if result.returncode != 0:
+                print(f"  !!! {engine} failed, see {result.log}", flush=True)
+            if not args.keep_lakes:
+                shutil.rmtree(lake, ignore_errors=True)
+
+    print()
+    print(report(results, landing_rows))
+    mismatches = list(count_mismatches(results))
+    for r in results:
+        if r.engine == "project" and Path(r.log).exists():
+            steps = step_seconds(Path(r.log))
+            top = ", ".join(f"{step} {sec:.0f}s" for step, sec in list(steps.items())[:8])
+            print(f"\nproject SF{r.scale}: {sum(steps.values()):.0f}s in {len(steps)} steps; {top}")
+    print()
+    if mismatches:
+        print("!!! ROW COUNT MISMATCH between engines !!!")
+        for mismatch in mismatches:
+            print(f"!!! {mismatch}")
+    else:
+        print("row counts: identical across engines at every scale factor")
+    (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    failed = mismatches or any(r.returncode != 0 for r in results)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

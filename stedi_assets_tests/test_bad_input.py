@@ -1,0 +1,66 @@
+"""Broken landing files: good rows still flow, bad rows land in quarantine with a reason."""
+
+import json
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets.runner import run_lakehouse
+from stedi_assets_tests.conftest import lake_settings
+
+
+def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+    trusted = simulated_lake / "accelerometer" / "trusted"
+    known = spark.read.parquet(str(trusted)).orderBy("user", "timestamp").first()
+    day_folder = simulated_lake / "accelerometer" / "landing" / known.day
+
+    def reading(offset: int, **changes: object) -> str:
+        record = {
+            "user": known.user,
+            "timestamp": known.timestamp + offset,
+            "x": 0.5,
+            "y": 0.5,
+            "z": 0.5,
+        }
+        return json.dumps({**record, **changes})
+
+    good = [reading(1), reading(2, extra="unknown fields are ignored")]
+    bad = [
+        "this is not json",
+        reading(3, x="abc"),  # wrong type
+        reading(4, timestamp="yesterday"),  # wrong type of a required field
+        json.dumps({"timestamp": known.timestamp + 5, "x": 1.0, "y": 1.0, "z": 1.0}),  # no user
+        reading(6)[:25],  # truncated last line
+    ]
+    (day_folder / "mixed.json").write_text("\n".join([good[0], *bad[:4], good[1], bad[4]]))
+    (day_folder / "empty.json").write_text("")
+    (day_folder / "bom.json").write_bytes(b"\xef\xbb\xbf" + (reading(7) + "\n").encode())
+    (day_folder / "not-json.json").write_bytes(bytes(range(1, 256)))
+
+    summary = run_lakehouse(settings, "privacy")
+
+    assert summary.success, summary.failures
+    readings = spark.read.parquet(str(trusted)).where(F.col("user") == known.user)
+    offsets = {r.timestamp - known.timestamp for r in readings.where(F.col("x") == 0.5).collect()}
+    assert offsets == {1, 2, 7}  # the good lines of mixed.json and the BOM file
+    quarantine = spark.read.parquet(str(simulated_lake / "accelerometer" / "quarantine"))
+    mixed = quarantine.where(F.col("source_file").endswith("/mixed.json"))
+    reasons = sorted(r.reason for r in mixed.collect())
+    assert len(reasons) == len(bad)
+    assert sum("missing required field user" in r for r in reasons) == 1
+    assert sum("does not parse" in r for r in reasons) == 4
+    assert quarantine.where(F.col("source_file").endswith("/not-json.json")).count() >= 1
+    assert "this is not json" in {r.record for r in mixed.collect()}
+    conformance = next(
+        c
+        for c in summary.checks
+        if (c.asset, c.name) == ("accelerometer_landing", "conforms_to_ddl")
+    )
+    quarantined = summary.quarantined["accelerometer_landing"]
+    assert conformance.violations == quarantined == quarantine.count() >= len(bad) + 1
+    assert not conformance.blocking_failure
