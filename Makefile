@@ -7,7 +7,9 @@ DEMO_LAKE ?= demo-lake
 DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export SPARK_LOCAL_IP := 127.0.0.1
 
-.PHONY: install demo test lint dev clean
+LINT_PATHS := stedi_assets stedi_assets_tests scripts benchmarks
+
+.PHONY: install demo test lint dev screenshot bench clean
 
 install: $(STAMP)
 	@$(BIN)/python scripts/fetch_s3a_jars.py
@@ -25,19 +27,21 @@ demo: install
 	$(BIN)/stedi simulate --lake $(DEMO_LAKE)
 	$(BIN)/stedi run --lake $(DEMO_LAKE)
 
-test: install
-	$(BIN)/ruff check stedi_assets stedi_assets_tests scripts
-	$(BIN)/ruff format --check stedi_assets stedi_assets_tests scripts
+test: install lint
 	$(BIN)/pytest
 
-lint:
-	$(BIN)/ruff check stedi_assets stedi_assets_tests scripts
-	$(BIN)/ruff format --check stedi_assets stedi_assets_tests scripts
+lint: install
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
 
 dev: install
 	mkdir -p $(DAGSTER_HOME)
 	test -d $(DEMO_LAKE) || $(BIN)/stedi simulate --lake $(DEMO_LAKE)
 	DAGSTER_HOME=$(DAGSTER_HOME) STEDI_LAKE=$(CURDIR)/$(DEMO_LAKE) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
+
+# The asset graph picture in the README (needs Debian's chromium).
+screenshot: install
+	$(BIN)/python scripts/screenshot_asset_graph.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_LAKE) $(DAGSTER_HOME) .pytest_cache .ruff_cache

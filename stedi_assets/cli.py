@@ -1,6 +1,7 @@
 """The ``stedi`` command: simulate landing data, run the lakehouse, query its tables."""
 
 import argparse
+import datetime
 import sys
 import warnings
 from collections.abc import Sequence
@@ -17,7 +18,16 @@ from stedi_assets.storage.layout import ASSET_TABLES
 def _simulate(args: argparse.Namespace) -> int:
     from stedi_assets.simulator import generate_landing, summarize, write_landing
 
-    files = generate_landing(customers=args.customers, days=args.days, seed=args.seed)
+    files = generate_landing(
+        customers=args.customers,
+        days=args.days,
+        seed=args.seed,
+        start=datetime.date.fromisoformat(args.start),
+    )
+    if args.readings_only:
+        # More days of the same customers' readings: no customer file, so the sensor runs
+        # just the new days.
+        files = [f for f in files if f.entity != "customer"]
     write_landing(Settings.from_env(lake=args.lake).lake_root, files)
     summary = summarize(files)
     print(
@@ -145,6 +155,10 @@ def parser() -> argparse.ArgumentParser:
     simulate.add_argument("--customers", type=int, default=40)
     simulate.add_argument("--days", type=int, default=3)
     simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--start", default="2022-06-18", help="first UTC day (YYYY-MM-DD)")
+    simulate.add_argument(
+        "--readings-only", action="store_true", help="write no customer file, only readings"
+    )
     simulate.set_defaults(handler=_simulate)
 
     run = commands.add_parser("run", help="materialize every table and run every check")
