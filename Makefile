@@ -39,6 +39,11 @@ dev: install
 	test -d $(DEMO_LAKE) || $(BIN)/stedi simulate --lake $(DEMO_LAKE)
 	DAGSTER_HOME=$(DAGSTER_HOME) STEDI_LAKE=$(CURDIR)/$(DEMO_LAKE) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 
+# The benchmark against plain PySpark and DuckDB (scale factors 1, 10, 50; ~10 min).
+bench: install
+	$(BIN)/pip install --quiet -e ".[bench]"
+	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)
+
 # The asset graph picture in the README (needs Debian's chromium).
 screenshot: install
 	$(BIN)/python scripts/screenshot_asset_graph.py

@@ -50,13 +50,14 @@ def customers_curated(
 ) -> DataFrame:
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
     with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
-    ambiguous = ambiguous_serials(with_readings)
+    ambiguous = ambiguous_serials(with_readings).agg(
+        F.count("*").alias("serials"), F.coalesce(F.sum("holders"), F.lit(0)).alias("customers")
+    )
+    counts = ambiguous.first()
     context.add_output_metadata(
         {
-            "ambiguous_serials": ambiguous.count(),
-            "customers_with_ambiguous_serial": int(
-                ambiguous.agg(F.coalesce(F.sum("holders"), F.lit(0))).first()[0]
-            ),
+            "ambiguous_serials": int(counts["serials"]),
+            "customers_with_ambiguous_serial": int(counts["customers"]),
         }
     )
     return build_customers_curated(customer_trusted, accelerometer_trusted, privacy=rules.privacy)

@@ -16,7 +16,7 @@ from dagster import (
     asset,
     asset_check,
 )
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Observation
 from pyspark.sql import functions as F
 
 from stedi_assets.rules import rule_check
@@ -88,11 +88,19 @@ def _landing_asset(table: str, description: str) -> AssetsDefinition:
     @asset(name=table, group_name="landing", kinds={"spark", "json"}, description=description)
     def _asset(context: AssetExecutionContext, lake: Lake) -> DataFrame:
         landing = lake.read_landing(table)
-        # Rejected rows are kept, with their reason and file, never silently dropped.
+        # Rejected rows are kept, with their reason and file, never silently dropped. The
+        # same pass over the JSON counts every line (an observation, not a second job).
         quarantine = quarantine_of(table).name
-        lake.write_table(quarantine, rejected_rows(landing, table))
+        lines = Observation(f"{table}_lines")
+        lake.write_table(
+            quarantine, rejected_rows(landing.observe(lines, F.count(F.lit(1)).alias("n")), table)
+        )
         context.add_output_metadata(
-            {"quarantined_rows": lake.read_table(quarantine).count(), "quarantine": quarantine}
+            {
+                "dagster/row_count": int(lines.get["n"]),
+                "quarantined_rows": lake.read_table(quarantine).count(),
+                "quarantine": quarantine,
+            }
         )
         return landing
 

@@ -40,9 +40,12 @@ class LakeIOManager(ConfigurableIOManager):
             )
         else:
             entry = self.lake.write_table(table, obj)
-        # Describe what was stored, not the lazy plan that produced it.
+        # Describe what was stored, not the lazy plan that produced it. A landing asset counts
+        # its own lines while it reads them; counting again would parse all its JSON again.
         stored = self.lake.read_table(table)
-        metadata = table_metadata(entry, stored, self.lake.catalog.database)
+        metadata = table_metadata(
+            entry, stored, self.lake.catalog.database, count=not table_spec(table).is_landing
+        )
         if context.has_asset_partitions:
             days = context.asset_partition_key_range
             written = self.lake.read_table(table, partitions=(days.start, days.end))
@@ -57,13 +60,15 @@ class LakeIOManager(ConfigurableIOManager):
         return self.lake.read_table(table)
 
 
-def table_metadata(entry: CatalogTable, stored: DataFrame, database: str) -> dict[str, Any]:
+def table_metadata(
+    entry: CatalogTable, stored: DataFrame, database: str, count: bool = True
+) -> dict[str, Any]:
     """Dagster's standard ``dagster/*`` table metadata plus a PII-masked preview."""
     all_columns = (*entry.columns, *entry.partition_keys)
     columns = [TableColumn(name=c.name, type=c.type) for c in all_columns]
     visible = stored.select([c.name for c in all_columns])
     return {
-        "dagster/row_count": MetadataValue.int(stored.count()),
+        **({"dagster/row_count": MetadataValue.int(stored.count())} if count else {}),
         "dagster/column_schema": TableSchema(columns=columns),
         "dagster/uri": MetadataValue.text(entry.location),
         "dagster/table_name": MetadataValue.text(f"{database}.{entry.name}"),
