@@ -6,6 +6,7 @@
 | STEDI_SPARK_MASTER | Spark master URL | ``local[*]`` |
 | STEDI_SPARK_DRIVER_MEMORY | driver memory (the whole Spark in local mode) | ``2g`` |
 | STEDI_SHUFFLE_PARTITIONS | ``spark.sql.shuffle.partitions`` | ``4`` |
+| STEDI_SPARK_DRIVER_HOST | the driver's address, for workers on other machines | ``127.0.0.1`` |
 | STEDI_CATALOG_PATH | embedded catalog file (local lakes) | ``<lake>/_catalog/catalog.sqlite`` |
 | STEDI_DATABASE | catalog database name | ``stedi`` |
 """
@@ -36,6 +37,8 @@ class Settings:
     spark_master: str = "local[*]"
     driver_memory: str = "2g"
     shuffle_partitions: int = 4
+    # Where executors reach the driver: loopback unless they run on other machines.
+    driver_host: str = "127.0.0.1"
     catalog_path: str | None = None
     database: str = "stedi"
 
@@ -47,6 +50,7 @@ class Settings:
             spark_master=env.get("STEDI_SPARK_MASTER", cls.spark_master),
             driver_memory=env.get("STEDI_SPARK_DRIVER_MEMORY", cls.driver_memory),
             shuffle_partitions=int(env.get("STEDI_SHUFFLE_PARTITIONS", cls.shuffle_partitions)),
+            driver_host=env.get("STEDI_SPARK_DRIVER_HOST", cls.driver_host),
             catalog_path=env.get("STEDI_CATALOG_PATH") or None,
             database=env.get("STEDI_DATABASE", cls.database),
         )
@@ -68,9 +72,9 @@ class Settings:
             "spark.master": self.spark_master,
             "spark.app.name": "stedi-lakehouse",
             "spark.driver.memory": self.driver_memory,
-            # Spark binds to loopback only; nothing here is meant to be reachable from outside.
-            "spark.driver.host": "127.0.0.1",
-            "spark.driver.bindAddress": "127.0.0.1",
+            # Spark binds to loopback unless told the driver must be reachable by remote workers.
+            "spark.driver.host": self.driver_host,
+            "spark.driver.bindAddress": self.driver_host,
             "spark.ui.enabled": "false",
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),

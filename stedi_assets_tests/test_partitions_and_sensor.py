@@ -160,3 +160,34 @@ def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(
     ):
         table = spark.read.parquet(str(simulated_lake / folder))
         assert table.where(F.col(column) == value).count() == 0, folder
+
+
+def test_sensor_on_s3_pages_through_more_than_1000_keys(moto_endpoint: str) -> None:
+    """On S3 the listing comes in pages of 1,000 keys; every file of a day is seen, and the
+    day's files of one tick still make one run."""
+    from stedi_assets.storage.s3 import s3_resource
+
+    s3 = s3_resource()
+    client = s3.get_client()
+    client.create_bucket(Bucket="sensor-lake")
+    day = "2022-06-19"
+    client.put_object(Bucket="sensor-lake", Key="lake/customer/landing/c.json", Body=b"{}\n")
+    for i in range(1_050):
+        client.put_object(
+            Bucket="sensor-lake", Key=f"lake/accelerometer/landing/{day}/a-{i:04}.json", Body=b"{}"
+        )
+    landing = LandingFiles(root="s3://sensor-lake/lake", s3=s3)
+    files = landing.files()
+    assert len(files) == 1_051 and sum(f.day == day for f in files) == 1_050
+
+    with build_sensor_context(cursor=None, resources={"landing_files": landing}) as context:
+        first = landing_sensor(context)
+    [everything] = first.run_requests  # the customer file: one run over every day
+    assert everything.tags["dagster/asset_partition_range_end"] == day
+
+    client.put_object(Bucket="sensor-lake", Key=f"lake/step_trainer/landing/{day}/s.json", Body=b"")
+    with build_sensor_context(cursor=first.cursor, resources={"landing_files": landing}) as ctx:
+        second = landing_sensor(ctx)
+    assert [(r.partition_key, r.run_key.startswith("day")) for r in second.run_requests] == [
+        (day, True)
+    ]
