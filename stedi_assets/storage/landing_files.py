@@ -13,6 +13,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.sensor import get_objects
 
 from stedi_assets.storage.layout import LANDING_TABLES, landing_day
+from stedi_assets.storage.s3 import split_s3_uri
 
 
 @dataclass(frozen=True, order=True)
@@ -62,8 +63,8 @@ class LandingFiles(ConfigurableResource):
         return found
 
     def _list_s3(self) -> list[LandingFile]:
-        bucket, _, prefix = self.root.removeprefix("s3://").partition("/")
-        prefix = f"{prefix.strip('/')}/" if prefix.strip("/") else ""
+        bucket, prefix = split_s3_uri(self.root)
+        prefix = f"{prefix}/" if prefix else ""
         client = self.s3.get_client()
         found = []
         for table in LANDING_TABLES:
