@@ -12,6 +12,11 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 DAY_COLUMN = "day"
+DAY_PARTITIONED_TABLES = (
+    "accelerometer_trusted",
+    "step_trainer_trusted",
+    "machine_learning_curated",
+)
 FIRST_DAY = os.environ.get("STEDI_FIRST_DAY", "2022-01-01")
 
 daily = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)

@@ -1,7 +1,7 @@
 """The landing sensor: new or changed landing files start the runs that take them through.
 
-- A reading file (accelerometer, step trainer) in a day folder re-runs that day: the reading
-  tables' partition and everything downstream. Several files of one day in one tick: one run.
+- A reading file (accelerometer, step trainer) in a day folder re-runs that day of the three
+  day-partitioned tables. Several files of one day in one tick: one run.
 - A customer file re-runs everything for every day in landing, in one run (one Spark job):
   a consent given or withdrawn changes which readings of every day may pass.
 - A reading file outside any day folder may hold any day: it re-runs every day, like a
@@ -27,22 +27,15 @@ from dagster import (
     sensor,
 )
 
-from stedi_assets.partitions import FIRST_DAY, range_tags
+from stedi_assets.partitions import DAY_PARTITIONED_TABLES, FIRST_DAY, range_tags
 from stedi_assets.storage.landing_files import LandingFile, LandingFiles
 
 LAKEHOUSE_JOB = "stedi_lakehouse"
 
-# What a new day of readings changes. Landing assets are left out: their files are read
-# directly, and registering them rescans every landing file.
-DAY_ASSETS = [
-    AssetKey(name)
-    for name in (
-        "accelerometer_trusted",
-        "customers_curated",
-        "step_trainer_trusted",
-        "machine_learning_curated",
-    )
-]
+# A day's run rewrites that day of the reading tables and reads the customer tables as they
+# are. Customer tables change only in all-days runs: every day's rows depend on them, so
+# changing them in a one-day run would leave the other days inconsistent.
+DAY_ASSETS = [AssetKey(name) for name in DAY_PARTITIONED_TABLES]
 
 
 def _cursor(text: str | None) -> tuple[int, set[str]]:

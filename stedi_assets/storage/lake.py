@@ -65,7 +65,12 @@ class Lake(ConfigurableResource):
         if spec.is_landing:
             return self.read_landing(table)
         entry = self.catalog.get_table(table)
-        if entry is None or not entry.partition_keys:
+        if entry is None:
+            raise FileNotFoundError(
+                f"{table} has not been materialized in {self.root} yet: run every table first "
+                "(`stedi run` without --days, or the whole job)"
+            )
+        if not entry.partition_keys:
             return read_parquet(self.spark_session, spec.location(self.root))
         # A partitioned table exists in the catalog before any partition holds data.
         columns = (*entry.columns, *entry.partition_keys)
