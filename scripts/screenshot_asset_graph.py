@@ -17,6 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from stedi_assets.partitions import range_tags
+from stedi_assets.runner import run_config
+from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import generate_landing, write_landing
 from stedi_assets.storage.landing_files import LandingFiles
 from stedi_assets_tests.dagster_server import (
@@ -26,9 +29,7 @@ from stedi_assets_tests.dagster_server import (
     screenshot_asset_graph,
 )
 
-JOB = "stedi_lakehouse"
-PRIVACY = {"resources": {"rules": {"config": {"profile": "privacy"}}}}
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+PRIVACY = run_config("privacy")
 
 
 def landing_days(lake: Path) -> list[str]:
@@ -58,11 +59,9 @@ def main(argv: list[str] | None = None) -> int:
             days = landing_days(lake)
             if not args.no_materialize and days:
                 # A single run over every day in landing, as `stedi run` does.
-                run_id = server.launch_run(
-                    JOB, PRIVACY, {RANGE_START: days[0], RANGE_END: days[-1]}
-                )
+                run_id = server.launch_run(LAKEHOUSE_JOB, PRIVACY, range_tags(days[0], days[-1]))
                 (run,) = server.wait_for_runs([run_id], timeout=600)
-                print(f"run {run_id} of {JOB} over {days[0]}..{days[-1]}: {run.status}")
+                print(f"run {run_id} of {LAKEHOUSE_JOB} over {days[0]}..{days[-1]}: {run.status}")
                 if run.status != "SUCCESS":
                     print("\n".join(server.run_errors(run_id)), file=sys.stderr)
                     return 1

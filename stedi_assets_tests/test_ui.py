@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from stedi_assets.partitions import range_tags
+from stedi_assets.runner import run_config
+from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import LandingFile, generate_landing, write_landing
 from stedi_assets_tests.dagster_server import (
     DagsterServer,
@@ -25,8 +28,7 @@ from stedi_assets_tests.dagster_server import (
     start_server,
 )
 
-JOB = "stedi_lakehouse"
-PRIVACY = {"resources": {"rules": {"config": {"profile": "privacy"}}}}
+PRIVACY = run_config("privacy")
 EXPECTED_GROUPS = {
     "customer_landing": "landing",
     "accelerometer_landing": "landing",
@@ -45,7 +47,6 @@ SENSOR_TICK_TIMEOUT = 90.0
 TIME_FIELDS = {"accelerometer": "timestamp", "step_trainer": "sensorReadingTime"}
 MS_PER_DAY = 24 * 60 * 60 * 1000
 # The tags a single-run backfill puts on a run that covers a range of daily partitions.
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def next_day_of_readings(files: list[LandingFile]) -> tuple[str, list[LandingFile]]:
@@ -115,9 +116,9 @@ def test_launchpad_run_materializes_every_asset_and_passes_every_check(
     days = reading_days(landing_files)
     partitioned = sorted(key for key, node in nodes.items() if node.partitioned)
     # A job with day-partitioned tables runs over a range of days, as a backfill would.
-    tags = {RANGE_START: days[0], RANGE_END: days[-1]} if partitioned else {}
+    tags = range_tags(days[0], days[-1]) if partitioned else {}
 
-    run_id = server.launch_run(JOB, PRIVACY, tags)
+    run_id = server.launch_run(LAKEHOUSE_JOB, PRIVACY, tags)
     (run,) = server.wait_for_runs([run_id], timeout=RUN_TIMEOUT)
     if run.status != "SUCCESS":
         raise server.fail(describe(server, run))

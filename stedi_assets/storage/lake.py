@@ -50,9 +50,6 @@ class Lake(ConfigurableResource):
     def spark_session(self) -> SparkSession:
         return self.spark.spark_session
 
-    def location(self, table: str) -> str:
-        return table_spec(table).location(self.root)
-
     def read_landing(self, table: str, days: tuple[str, str] | None = None) -> DataFrame:
         """The landing JSON of ``table`` as a DataFrame with the DDL's schema; with
         ``days=(first, last)``, only the files that may hold readings of those days."""
