@@ -21,12 +21,12 @@ ACCELEROMETER_COLUMNS = ("user", "timestamp", "x", "y", "z")
 def build_accelerometer_trusted(
     accelerometer_landing: DataFrame, customer_trusted: DataFrame, *, privacy: bool
 ) -> DataFrame:
-    readings = (
-        conforming(accelerometer_landing, "accelerometer_landing")
-        .select(*ACCELEROMETER_COLUMNS)
-        .dropDuplicates()
+    readings = conforming(accelerometer_landing, "accelerometer_landing").select(
+        *ACCELEROMETER_COLUMNS
     )
-    return OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy)
+    # Consent before de-duplication: the same rows either way, but only the readings that
+    # pass are shuffled (dropDuplicates shuffles; the few customers are broadcast).
+    return OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy).dropDuplicates()
 
 
 @asset(

@@ -21,8 +21,13 @@ from pyspark.sql import functions as F
 
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, quarantine_of
-from stedi_assets.storage.spark_tables import CORRUPT_RECORD, SOURCE_FILE
+from stedi_assets.storage.layout import quarantine_of
+from stedi_assets.storage.spark_tables import (
+    CORRUPT_RECORD,
+    FOLDER_DAY,
+    LANDING_EXTRA_COLUMNS,
+    SOURCE_FILE,
+)
 
 # The fields without which a record cannot be attributed to anyone.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
@@ -41,18 +46,17 @@ READING_TIME: dict[str, str] = {
 
 def _days_from_its_folder(table: str) -> Column:
     """How many days a reading lies from the day folder of its file (null: no day folder)."""
-    folder_day = F.regexp_extract(F.col(SOURCE_FILE), f"/landing/(?:.*/)?{DAY_FOLDER_PATTERN}/", 1)
     reading_day = F.to_date(F.timestamp_millis(F.col(READING_TIME[table])))
-    return F.abs(F.datediff(reading_day, F.to_date(F.nullif(folder_day, F.lit("")))))
+    return F.abs(F.datediff(reading_day, F.to_date(F.col(FOLDER_DAY))))
 
 
-def nonconforming(table: str, columns: Sequence[str] = (CORRUPT_RECORD, SOURCE_FILE)) -> Column:
+def nonconforming(table: str, columns: Sequence[str] = LANDING_EXTRA_COLUMNS) -> Column:
     """Rows Spark could not parse against the DDL, that lack a required field, or readings
     filed more than a day away from their day folder (no day's run would read them)."""
     condition = F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in columns else F.lit(False)
     for field in REQUIRED_FIELDS[table]:
         condition = condition | F.col(field).isNull()
-    if table in READING_TIME and SOURCE_FILE in columns:
+    if table in READING_TIME and FOLDER_DAY in columns:
         condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
     return condition
 
@@ -60,7 +64,7 @@ def nonconforming(table: str, columns: Sequence[str] = (CORRUPT_RECORD, SOURCE_F
 def conforming(df: DataFrame, table: str) -> DataFrame:
     """The rows of ``df`` that fit the DDL and carry their required fields, without Spark's
     corrupt-record column. A row with one unparsable field is not trusted at all."""
-    return df.where(~nonconforming(table, df.columns)).drop(CORRUPT_RECORD, SOURCE_FILE)
+    return df.where(~nonconforming(table, df.columns)).drop(*LANDING_EXTRA_COLUMNS)
 
 
 def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
@@ -77,7 +81,7 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
             _days_from_its_folder(table) > 1,
             F.lit("reading filed more than a day away from its file's day folder"),
         )
-    fields = [c for c in landing.columns if c not in (CORRUPT_RECORD, SOURCE_FILE)]
+    fields = [c for c in landing.columns if c not in LANDING_EXTRA_COLUMNS]
     record = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
     return landing.where(nonconforming(table, landing.columns)).select(
         F.col(SOURCE_FILE).alias("source_file"), reason.alias("reason"), record.alias("record")

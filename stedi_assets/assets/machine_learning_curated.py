@@ -115,23 +115,28 @@ def cross_customer_rows(
 ) -> int:
     """Rows that cannot be a reading of the serial's own customer.
 
-    Trusted readings are free of exact duplicates, so the serial's owner has at most one
-    accelerometer reading with given (ms, x, y, z); rows carrying those values beyond what the
-    owner's readings account for pair the device with someone else's phone.
+    Each row's (ms, serial, x, y, z) must be matched by an accelerometer reading of the
+    serial's owner at that ms with those values, one reading per row: rows beyond what the
+    owner's readings account for pair the device with someone else's phone. Counted in one
+    aggregation over both sides (one shuffle), not a join of two aggregations.
     """
     pair_keys = ["sensorReadingTime", "serialNumber", "x", "y", "z"]
     owners = customers_curated.select(F.col("email").alias("user"), "serialNumber")
     owned = (
         accelerometer_trusted.join(owners, "user")
         .withColumnRenamed("timestamp", "sensorReadingTime")
-        .groupBy(*pair_keys)
-        .agg(F.count("*").alias("_owned"))
+        .select(*pair_keys, F.lit(0).alias("_rows"), F.lit(1).alias("_owned"))
     )
-    made = machine_learning.groupBy(*MACHINE_LEARNING_COLUMNS).agg(F.count("*").alias("_rows"))
-    matched = made.join(owned, [made[k].eqNullSafe(owned[k]) for k in pair_keys], "left").select(
-        F.greatest(F.col("_rows") - F.coalesce(F.col("_owned"), F.lit(0)), F.lit(0)).alias("_extra")
+    made = machine_learning.select(*pair_keys, F.lit(1).alias("_rows"), F.lit(0).alias("_owned"))
+    per_key = (
+        made.unionByName(owned)
+        .groupBy(*pair_keys)  # grouping treats nulls as equal, as a null-safe match would
+        .agg(F.sum("_rows").alias("_rows"), F.sum("_owned").alias("_owned"))
     )
-    return int(matched.agg(F.coalesce(F.sum("_extra"), F.lit(0))).first()[0])
+    extra = per_key.agg(
+        F.coalesce(F.sum(F.greatest(F.col("_rows") - F.col("_owned"), F.lit(0))), F.lit(0))
+    )
+    return int(extra.first()[0])
 
 
 machine_learning_curated_checks = [no_pii_columns, same_customer_pairing]

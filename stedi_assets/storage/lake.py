@@ -22,6 +22,7 @@ from stedi_assets.storage.spark_tables import (
     publish_partitions,
     read_landing,
     read_parquet,
+    release_parsed_landing,
 )
 
 
@@ -42,6 +43,9 @@ class Lake(ConfigurableResource):
             self._holds_lock = True
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self.exclusive:
+            # A run's end: the landing JSON it parsed (kept for its steps) is freed.
+            release_parsed_landing()
         if self._holds_lock:
             release_lake(self.root)
             self._holds_lock = False
@@ -67,16 +71,12 @@ class Lake(ConfigurableResource):
                 f"{table} has not been materialized in {self.root} yet: run every table first "
                 "(`stedi run` without --days, or the whole job)"
             )
-        if not entry.partition_keys:
-            return read_parquet(self.spark_session, spec.location(self.root))
+        # The catalog's schema, not one inferred from Parquet footers (a Spark job per read).
+        schema = ", ".join(f"`{c.name}` {c.type}" for c in (*entry.columns, *entry.partition_keys))
         # A partitioned table exists in the catalog before any partition holds data.
-        columns = (*entry.columns, *entry.partition_keys)
-        df = read_parquet(
-            self.spark_session,
-            spec.location(self.root),
-            empty_schema=", ".join(f"`{c.name}` {c.type}" for c in columns),
-        )
-        if partitions is not None:
+        partitioned = bool(entry.partition_keys)
+        df = read_parquet(self.spark_session, spec.location(self.root), schema, partitioned)
+        if partitions is not None and partitioned:
             key = entry.partition_keys[0].name
             df = df.where(df[key].between(*partitions))
         return df

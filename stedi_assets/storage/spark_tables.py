@@ -4,18 +4,25 @@ Data never passes through the driver: Spark reads and writes the lake directly, 
 replacement is done with Hadoop FileSystem renames, which work for local paths and S3A alike.
 """
 
-from pyspark.sql import DataFrame, SparkSession
+from contextlib import suppress
+
+from pyspark import StorageLevel
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.filesystem import hadoop_path, path_exists, spark_uri
-from stedi_assets.storage.layout import TableSpec, landing_day, near_days
+from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
 from stedi_assets.storage.publish import publisher_for
 
 # Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
 CORRUPT_RECORD = "_corrupt_record"
 # The landing file a row was read from, for quarantine and messages.
 SOURCE_FILE = "_source_file"
+# The day folder of that file (``.../2022-06-19/...``), null when it is in none.
+FOLDER_DAY = "_folder_day"
+# Columns read_landing adds to the DDL's: where a row came from and whether it parsed.
+LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY)
 
 
 def read_landing(
@@ -27,52 +34,89 @@ def read_landing(
 
     With ``days=(first, last)`` only the files that may hold readings of those days are read:
     files in day folders from the day before ``first`` to the day after ``last``, and files in
-    no day folder. A day's run does not rescan the other days' files."""
-    ddl = landing_ddl(spec.name)
+    no day folder. A day's run does not rescan the other days' files.
+
+    JSON is parsed once per run: the parsed rows are kept (in Spark's storage memory,
+    spilling to local disk) for every later read of the same files, unchanged, until
+    ``release_parsed_landing``. A run's day range, its quarantine and its trusted tables all
+    read the same landing files, and parsing JSON is the costliest step of the whole graph."""
     location = spec.location(lake)
     if not path_exists(spark, location):
         raise FileNotFoundError(
             f"no landing data for {spec.name}: {location} does not exist "
             f"(is the lake root {lake!r} right?)"
         )
-    schema = ddl.spark_schema().add(CORRUPT_RECORD, "string")
-    reader = (
+    files = _landing_files(spark, location, near_days(*days) if days else None)
+    # A file rewritten in place has another size or time: it is parsed again.
+    key = (spark.sparkContext.applicationId, spec.name, files)
+    if key in _parsed_landing:
+        return _parsed_landing[key]
+    schema = landing_ddl(spec.name).spark_schema().add(CORRUPT_RECORD, "string")
+    if not files:
+        return spark.createDataFrame(
+            [], schema.add(SOURCE_FILE, "string").add(FOLDER_DAY, "string")
+        )
+    # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
+    parsed = (
         spark.read.schema(schema)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .json([path for path, _, _ in files])
+        .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+        # Once per row here, not in every rule that needs it (a regex costs as much as a scan).
+        .withColumn(FOLDER_DAY, _folder_day(F.col(SOURCE_FILE)))
+        .persist(StorageLevel.MEMORY_AND_DISK)
     )
-    if days is None:
-        df = reader.option("recursiveFileLookup", "true").json(spark_uri(location))
-    else:
-        paths = _landing_files_near(spark, location, *near_days(*days))
-        if not paths:
-            return spark.createDataFrame([], schema.add(SOURCE_FILE, "string"))
-        df = reader.json(paths)
-    return df.withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
+    _parsed_landing[key] = parsed
+    return parsed
 
 
-def _landing_files_near(spark: SparkSession, location: str, first: str, last: str) -> list[str]:
+def _folder_day(path: Column) -> Column:
+    day = F.regexp_extract(path, f"/landing/(?:.*/)?{DAY_FOLDER_PATTERN}/", 1)
+    return F.nullif(day, F.lit(""))
+
+
+# (Spark application, landing table, files as (path, size, modification time)) -> parsed rows.
+_parsed_landing: dict[tuple[str, str, tuple[tuple[str, int, int], ...]], DataFrame] = {}
+
+
+def release_parsed_landing() -> None:
+    """Frees the parsed landing rows kept by ``read_landing`` (at the end of a run)."""
+    while _parsed_landing:
+        _, parsed = _parsed_landing.popitem()
+        with suppress(Exception):  # a stopped session has nothing left to free
+            parsed.unpersist()
+
+
+def _landing_files(
+    spark: SparkSession, location: str, days: tuple[str, str] | None
+) -> tuple[tuple[str, int, int], ...]:
+    """The data files below ``location`` (all, or those of day folders ``first..last`` and
+    of no day folder), sorted, each with its size and modification time."""
     fs, root = hadoop_path(spark, location)
     prefix = root.toUri().getPath().rstrip("/") + "/"
-    files = fs.listFiles(root, True)
-    paths = []
-    while files.hasNext():
-        path = files.next().getPath()
+    listing = fs.listFiles(root, True)
+    files = []
+    while listing.hasNext():
+        status = listing.next()
+        path = status.getPath()
         below = path.toUri().getPath().removeprefix(prefix)
         if any(part.startswith((".", "_")) for part in below.split("/")):
             continue  # Spark's own convention: hidden files are not data
         day = landing_day(below)
-        if day is None or first <= day <= last:
-            paths.append(path.toString())
-    return paths
+        if days is None or day is None or days[0] <= day <= days[1]:
+            files.append((path.toString(), status.getLen(), status.getModificationTime()))
+    return tuple(sorted(files))
 
 
-def read_parquet(spark: SparkSession, location: str, empty_schema: str | None = None) -> DataFrame:
-    """A Parquet table (partition folders discovered). A partitioned table that has no data
-    yet has no folder: with ``empty_schema`` (a DDL string) that reads as an empty table."""
-    if empty_schema is not None and not path_exists(spark, location):
-        return spark.createDataFrame([], empty_schema)
-    return spark.read.parquet(spark_uri(location))
+def read_parquet(
+    spark: SparkSession, location: str, schema: str, partitioned: bool = False
+) -> DataFrame:
+    """A Parquet table with ``schema`` (a DDL string; partition folders are discovered). A
+    partitioned table that has no data yet has no folder: it reads as an empty table."""
+    if partitioned and not path_exists(spark, location):
+        return spark.createDataFrame([], schema)
+    return spark.read.schema(schema).parquet(spark_uri(location))
 
 
 def publish_parquet(df: DataFrame, lake: str, spec: TableSpec) -> str:
