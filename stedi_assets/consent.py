@@ -38,19 +38,16 @@ class Ownership:
             attributed = attributed.where(F.col(self.reading_time) >= F.col("_consent"))
         return attributed.select(*readings.columns)
 
-    def unattributed(self, readings: DataFrame, customers: DataFrame) -> DataFrame:
-        """Readings whose owner is not in ``customers``."""
+    def violations(self, readings: DataFrame, customers: DataFrame) -> tuple[int, int]:
+        """How many readings have no owner in ``customers``, and how many were taken before
+        their owner's consent: one pass over the readings for both counts."""
         owners = self._owners(customers)
-        return readings.join(owners, self._on(readings, owners), "left_anti")
-
-    def before_consent(self, readings: DataFrame, customers: DataFrame) -> DataFrame:
-        """Readings taken before their owner's research consent."""
-        owners = self._owners(customers)
-        return (
-            readings.join(owners, self._on(readings, owners), "inner")
-            .where(F.col(self.reading_time) < F.col("_consent"))
-            .select(*readings.columns)
-        )
+        joined = readings.join(owners, self._on(readings, owners), "left")
+        counts = joined.agg(
+            F.count_if(F.col("_owner").isNull()).alias("unattributed"),
+            F.count_if(F.col(self.reading_time) < F.col("_consent")).alias("early"),
+        ).first()
+        return int(counts["unattributed"]), int(counts["early"])
 
 
 ACCELEROMETER_OWNERSHIP = Ownership("user", "email", "timestamp")

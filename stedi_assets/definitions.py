@@ -32,9 +32,9 @@ ASSETS = [
 CHECKS = [
     *landing_checks,
     *customer_trusted_checks,
-    *accelerometer_trusted_checks,
+    accelerometer_trusted_checks,
     *customers_curated_checks,
-    *step_trainer_trusted_checks,
+    step_trainer_trusted_checks,
     *machine_learning_curated_checks,
     no_rows_of_non_consenting_customers,
 ]

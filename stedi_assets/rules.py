@@ -3,7 +3,7 @@ rules this project enforces by default."""
 
 from enum import StrEnum
 
-from dagster import AssetCheckResult, AssetCheckSeverity, ConfigurableResource
+from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, ConfigurableResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
@@ -25,17 +25,23 @@ class Rules(ConfigurableResource):
 
 
 def rule_check(
-    violations: int, *, enforced: bool = True, **metadata: int | str | float
+    violations: int,
+    *,
+    enforced: bool = True,
+    spec: AssetCheckSpec | None = None,
+    **metadata: int | str | float,
 ) -> AssetCheckResult:
     """A check result for a rule: passes with no violations.
 
     An enforced rule fails with ERROR severity, which stops downstream assets when the check
-    is blocking; a rule the profile does not enforce only reports (WARN).
+    is blocking; a rule the profile does not enforce only reports (WARN). ``spec`` names the
+    check when one step evaluates several.
     """
     return AssetCheckResult(
         passed=violations == 0,
         severity=AssetCheckSeverity.ERROR if enforced else AssetCheckSeverity.WARN,
         metadata={"violations": violations, **metadata},
+        **({"check_name": spec.name, "asset_key": spec.asset_key} if spec else {}),
     )
 
 

@@ -1,7 +1,15 @@
 """The checks every trusted reading table must pass, built once for both reading tables."""
 
-from dagster import AssetCheckResult, AssetIn, AssetsDefinition, asset_check
-from dagster._core.definitions.asset_checks.asset_checks_definition import AssetChecksDefinition
+from collections.abc import Iterator
+
+from dagster import (
+    AssetCheckResult,
+    AssetChecksDefinition,
+    AssetCheckSpec,
+    AssetIn,
+    AssetsDefinition,
+    multi_asset_check,
+)
 from pyspark.sql import DataFrame
 
 from stedi_assets.consent import Ownership
@@ -10,41 +18,44 @@ from stedi_assets.rules import Rules, duplicate_keys, rule_check
 
 def reading_checks(
     readings_asset: AssetsDefinition, customers_table: str, ownership: Ownership
-) -> list[AssetChecksDefinition]:
+) -> AssetChecksDefinition:
     """Blocking checks: every reading belongs to a customer of ``customers_table``, none was
     taken before that customer's consent (enforced by the privacy profile), no exact
-    duplicates."""
-    customers_in = {"customers": AssetIn(customers_table)}
-
-    @asset_check(
-        asset=readings_asset,
-        name="readings_of_consenting_customers",
-        additional_ins=customers_in,
+    duplicates. One step: the first two share one pass over the table."""
+    table = readings_asset.key
+    owned = AssetCheckSpec(
+        "readings_of_consenting_customers",
+        asset=table,
+        additional_deps=[customers_table],
         blocking=True,
         description=f"Every reading belongs to a customer in {customers_table}.",
     )
-    def _owned(readings: DataFrame, customers: DataFrame) -> AssetCheckResult:
-        return rule_check(ownership.unattributed(readings, customers).count())
-
-    @asset_check(
-        asset=readings_asset,
-        name="no_reading_before_consent",
-        additional_ins=customers_in,
+    after_consent = AssetCheckSpec(
+        "no_reading_before_consent",
+        asset=table,
+        additional_deps=[customers_table],
         blocking=True,
         description="No reading from before its owner's research consent (privacy profile; "
         "the udacity profile only reports the count).",
     )
-    def _after_consent(readings: DataFrame, customers: DataFrame, rules: Rules) -> AssetCheckResult:
-        early = ownership.before_consent(readings, customers)
-        return rule_check(early.count(), enforced=rules.privacy)
-
-    @asset_check(
-        asset=readings_asset,
-        name="no_duplicate_readings",
+    unique = AssetCheckSpec(
+        "no_duplicate_readings",
+        asset=table,
         blocking=True,
         description="No exact duplicate rows (a file uploaded twice counts once).",
     )
-    def _unique(readings: DataFrame) -> AssetCheckResult:
-        return rule_check(duplicate_keys(readings))
 
-    return [_owned, _after_consent, _unique]
+    @multi_asset_check(
+        specs=[owned, after_consent, unique],
+        name=f"{table.path[-1]}_checks",
+        ins={"readings": AssetIn(table), "customers": AssetIn(customers_table)},
+    )
+    def _checks(
+        readings: DataFrame, customers: DataFrame, rules: Rules
+    ) -> Iterator[AssetCheckResult]:
+        unattributed, early = ownership.violations(readings, customers)
+        yield rule_check(unattributed, spec=owned)
+        yield rule_check(early, spec=after_consent, enforced=rules.privacy)
+        yield rule_check(duplicate_keys(readings), spec=unique)
+
+    return _checks

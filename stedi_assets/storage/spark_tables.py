@@ -5,6 +5,7 @@ replacement is done with Hadoop FileSystem renames, which work for local paths a
 """
 
 from contextlib import suppress
+from typing import NamedTuple
 
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -56,15 +57,18 @@ def read_landing(
         return spark.createDataFrame(
             [], schema.add(SOURCE_FILE, "string").add(FOLDER_DAY, "string")
         )
+    # Once per row here, not in every rule that needs it (a regex costs as much as a scan);
+    # not at all when no file is in a day folder.
+    in_day_folders = any(file.day is not None for file in files)
+    folder_day = _folder_day(F.col(SOURCE_FILE)) if in_day_folders else F.lit(None)
     # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
     parsed = (
         spark.read.schema(schema)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json([path for path, _, _ in files])
+        .json([file.path for file in files])
         .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
-        # Once per row here, not in every rule that needs it (a regex costs as much as a scan).
-        .withColumn(FOLDER_DAY, _folder_day(F.col(SOURCE_FILE)))
+        .withColumn(FOLDER_DAY, folder_day.cast("string"))
         .persist(StorageLevel.MEMORY_AND_DISK)
     )
     _parsed_landing[key] = parsed
@@ -76,8 +80,15 @@ def _folder_day(path: Column) -> Column:
     return F.nullif(day, F.lit(""))
 
 
-# (Spark application, landing table, files as (path, size, modification time)) -> parsed rows.
-_parsed_landing: dict[tuple[str, str, tuple[tuple[str, int, int], ...]], DataFrame] = {}
+class LandingFile(NamedTuple):
+    path: str
+    size: int
+    modified: int  # epoch ms
+    day: str | None  # of its day folder
+
+
+# (Spark application, landing table, files) -> parsed rows.
+_parsed_landing: dict[tuple[str, str, tuple[LandingFile, ...]], DataFrame] = {}
 
 
 def release_parsed_landing() -> None:
@@ -90,9 +101,9 @@ def release_parsed_landing() -> None:
 
 def _landing_files(
     spark: SparkSession, location: str, days: tuple[str, str] | None
-) -> tuple[tuple[str, int, int], ...]:
+) -> tuple[LandingFile, ...]:
     """The data files below ``location`` (all, or those of day folders ``first..last`` and
-    of no day folder), sorted, each with its size and modification time."""
+    of no day folder), sorted."""
     fs, root = hadoop_path(spark, location)
     prefix = root.toUri().getPath().rstrip("/") + "/"
     listing = fs.listFiles(root, True)
@@ -105,7 +116,9 @@ def _landing_files(
             continue  # Spark's own convention: hidden files are not data
         day = landing_day(below)
         if days is None or day is None or days[0] <= day <= days[1]:
-            files.append((path.toString(), status.getLen(), status.getModificationTime()))
+            files.append(
+                LandingFile(path.toString(), status.getLen(), status.getModificationTime(), day)
+            )
     return tuple(sorted(files))
 
 
