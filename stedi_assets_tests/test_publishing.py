@@ -51,8 +51,11 @@ def test_a_run_killed_while_writing_leaves_the_previous_version_and_the_next_run
 
     assert sorted(p.relative_to(table) for p in table.rglob("*.parquet")) == before_files
     assert _count(spark, table) == before
+    assert any((simulated_lake / "_staging").rglob("*.parquet"))  # what the kill left behind
     summary = run_lakehouse(settings, "privacy")  # no clean-up in between
     assert summary.success and summary.row_counts["accelerometer_trusted"] == before
+    # The next run removed the killed run's half-written version.
+    assert not any((simulated_lake / "_staging").rglob("*.parquet"))
 
 
 def test_two_runs_writing_different_days_at_once_both_land(

@@ -30,6 +30,9 @@ from stedi_assets.storage.layout import TableSpec
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
+# Below the lake root: new versions being written, and old ones being deleted.
+STAGING = "_staging"
+RETIRED = "_retired"
 
 
 class Publisher:
@@ -41,8 +44,8 @@ class Publisher:
         self.lake = root
         self.spec = spec
         self.target = spec.location(lake)
-        self.staging = f"{root}/_staging/{spec.relative_path}/{token}/"
-        self.retired = f"{root}/_retired/{spec.relative_path}/{token}/"
+        self.staging = f"{root}/{STAGING}/{spec.relative_path}/{token}/"
+        self.retired = f"{root}/{RETIRED}/{spec.relative_path}/{token}/"
         self._spark = spark
         self.fs, _ = hadoop_path(spark, self.target)
 
@@ -147,6 +150,17 @@ def acquire_lake(lake: str, log: Any) -> None:
             log.info(f"another run is using the lake {lake}; waiting for it to finish")
             fcntl.flock(handle, fcntl.LOCK_EX)
         _held[path] = (handle, 1)
+        _remove_leftovers(path.parent.parent, log)
+
+
+def _remove_leftovers(lake: Path, log: Any) -> None:
+    """Deletes what killed runs left in staging: with the lake held, no run is writing there.
+    (Never a table's data: a table is only ever its own folder, swapped in whole.)"""
+    for area in (STAGING, RETIRED):
+        leftovers = lake / area
+        if leftovers.is_dir() and any(leftovers.iterdir()):
+            log.info(f"removing {leftovers}, left by an interrupted run")
+            shutil.rmtree(leftovers, ignore_errors=True)
 
 
 def release_lake(lake: str) -> None:
