@@ -15,7 +15,6 @@ wrote the same row counts, and prints a Markdown table.
 """
 
 import argparse
-import datetime
 import json
 import os
 import re
@@ -255,12 +254,8 @@ def engine_command(engine: str, lake: Path, project_src: Path | None) -> list[st
         # `stedi` of the installed (editable) project, or the same CLI from another source
         # tree (PYTHONPATH, see engine_env) such as a `git archive` of a commit.
         cli = [python, "-m", "stedi_assets.cli"] if project_src else [str(VENV_BIN / "stedi")]
-        # Debug logging prints each step's start and end (a few hundred lines): the log then
-        # shows where the project's time goes, at a negligible cost.
-        return [
-            *cli,
-            *("run", "--lake", str(lake), "--profile", "privacy", "--log-level", "debug"),
-        ]
+        # As a user runs it: its output ends with how long each step took.
+        return [*cli, "run", "--lake", str(lake), "--profile", "privacy"]
     if engine == "plain_pyspark":
         return [python, str(BENCHMARKS / "plain_pyspark.py"), "--lake", str(lake)]
     return [python, str(BENCHMARKS / "duckdb_rules.py"), "--lake", str(lake)]
@@ -322,24 +317,17 @@ def report(results: list[Measurement], landing_rows: dict[int, int]) -> str:
     return "\n".join(lines)
 
 
-STEP_EVENT = re.compile(
-    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d) \+0000 - dagster - \w+ - \S+ - \S+ - (?:\d+ - )?"
-    r"(\S+) - (STEP_START|STEP_SUCCESS|STEP_FAILURE) - "
-)
+STEP_ROW = re.compile(r"^(\S+)\s+(asset|checks)\s+(\d+\.\d+)\s*$")
+STEP_TOTALS = re.compile(r"^\d+ steps in .*$")
 
 
-def step_seconds(log: Path) -> dict[str, float]:
-    """Seconds per Dagster step, from a debug-level project log (the log has 1 s resolution)."""
-    started: dict[str, datetime.datetime] = {}
-    took: dict[str, float] = {}
-    for line in log.read_text(errors="replace").splitlines():
-        if match := STEP_EVENT.match(line):
-            when = datetime.datetime.fromisoformat(match[1])
-            if match[3] == "STEP_START":
-                started[match[2]] = when
-            elif match[2] in started:
-                took[match[2]] = (when - started[match[2]]).total_seconds()
-    return dict(sorted(took.items(), key=lambda item: -item[1]))
+def step_report(log: Path) -> str:
+    """The project's step totals and its slowest steps, from `stedi run`'s step table."""
+    text = log.read_text(errors="replace").splitlines()
+    totals = next((line for line in text if STEP_TOTALS.match(line)), "no step table")
+    steps = [(m[1], float(m[3])) for line in text if (m := STEP_ROW.match(line))]
+    slowest = sorted(steps, key=lambda step: -step[1])[:8]
+    return f"{totals}; slowest: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in slowest)
 
 
 def count_mismatches(results: list[Measurement]) -> Iterator[str]:
@@ -415,9 +403,7 @@ def main() -> int:
     mismatches = list(count_mismatches(results))
     for r in results:
         if r.engine == "project" and Path(r.log).exists():
-            steps = step_seconds(Path(r.log))
-            top = ", ".join(f"{step} {sec:.0f}s" for step, sec in list(steps.items())[:8])
-            print(f"\nproject SF{r.scale}: {sum(steps.values()):.0f}s in {len(steps)} steps; {top}")
+            print(f"\nproject SF{r.scale}: {step_report(Path(r.log))}")
     print()
     if mismatches:
         print("!!! ROW COUNT MISMATCH between engines !!!")

@@ -74,6 +74,22 @@ def _run(args: argparse.Namespace) -> int:
             ],
         )
     )
+    print()
+    print(
+        _table(
+            ["step", "kind", "seconds"],
+            [
+                [t.step, "checks" if t.is_check else "asset", f"{t.seconds:.2f}"]
+                for t in summary.steps
+            ],
+        )
+    )
+    checks = sum(t.seconds for t in summary.steps if t.is_check)
+    assets = sum(t.seconds for t in summary.steps if not t.is_check)
+    print(
+        f"{len(summary.steps)} steps in {assets + checks:.1f} s: "
+        f"assets {assets:.1f} s, checks {checks:.1f} s"
+    )
     if not summary.success:
         failed = ", ".join(f"{c.asset}.{c.name}" for c in summary.blocking_failures) or "a step"
         print(f"\nrun failed: {failed} failed; downstream assets were not materialized")

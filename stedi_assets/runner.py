@@ -7,7 +7,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, build_resources
+from dagster import (
+    AssetCheckSeverity,
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    build_resources,
+)
 
 from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
 from stedi_assets.partitions import (
@@ -31,6 +38,13 @@ class CheckOutcome:
 
 
 @dataclass(frozen=True)
+class StepTime:
+    step: str
+    is_check: bool  # evaluated checks only (no materialization)
+    seconds: float
+
+
+@dataclass(frozen=True)
 class RunSummary:
     success: bool
     run_id: str
@@ -38,6 +52,7 @@ class RunSummary:
     quarantined: dict[str, int]  # landing table -> rows rejected into its quarantine table
     checks: list[CheckOutcome]
     failures: list[str]  # "<step>: <error message>" of every failed step
+    steps: list[StepTime]  # every step that ran, in the order it started
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -84,6 +99,7 @@ def run_lakehouse(
             tags=range_tags(first, last),
             asset_selection=selection,
         )
+        steps = _step_times(dagster_instance, result)
     row_counts = {
         event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
         for event in result.get_asset_materialization_events()
@@ -110,7 +126,32 @@ def run_lakehouse(
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error is not None
     ]
-    return RunSummary(result.success, result.run_id, row_counts, quarantined, checks, failures)
+    return RunSummary(
+        result.success, result.run_id, row_counts, quarantined, checks, failures, steps
+    )
+
+
+def _step_times(instance: DagsterInstance, result: ExecuteInProcessResult) -> list[StepTime]:
+    """How long each step took, from the run's event log (millisecond timestamps)."""
+    materializing = {e.step_key for e in result.all_events if e.is_step_materialization}
+    started: dict[str, float] = {}
+    steps = []
+    for record in instance.all_logs(result.run_id, of_type=set(STEP_EVENTS)):
+        step = record.step_key
+        if record.dagster_event_type == DagsterEventType.STEP_START:
+            started[step] = record.timestamp
+        elif step in started:
+            seconds = record.timestamp - started[step]
+            steps.append(StepTime(step, step not in materializing, seconds))
+    order = list(started)
+    return sorted(steps, key=lambda s: order.index(s.step))
+
+
+STEP_EVENTS = (
+    DagsterEventType.STEP_START,
+    DagsterEventType.STEP_SUCCESS,
+    DagsterEventType.STEP_FAILURE,
+)
 
 
 def days_in_landing(settings: Settings) -> tuple[str, str] | None:

@@ -26,6 +26,13 @@ def test_simulate_run_and_query_a_small_lake(
     for table in ("customer_landing", "customers_curated", "machine_learning_curated"):
         assert table in report
     assert "FAILED" not in report and "same_customer_pairing" in report
+    # How long each step took: 8 asset steps and 13 check steps, and their totals.
+    rows = [line.split() for line in report.splitlines()]
+    step_rows = [row for row in rows if len(row) == 3 and row[1] in ("asset", "checks")]
+    kinds = [row[1] for row in step_rows]
+    assert kinds.count("asset") == 8 and kinds.count("checks") == 13
+    assert all(float(row[2]) > 0 for row in step_rows)
+    assert "21 steps in " in report
 
     sql = (
         "SELECT COUNT(*) AS n FROM machine_learning_curated m "
