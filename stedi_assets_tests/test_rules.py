@@ -79,15 +79,17 @@ def test_customer_trusted_drops_records_without_email(spark: SparkSession) -> No
 # --- accelerometer_trusted ----------------------------------------------------------------
 
 
-def _consenting(spark: SparkSession):
-    return build_customer_trusted(
-        customers(
-            spark,
-            {"email": ALICE, "serialNumber": "s-a", "shareWithResearchAsOfDate": T0},
-            {"email": BOB, "serialNumber": "s-b", "shareWithResearchAsOfDate": T0},
-            {"email": CAROL, "serialNumber": "s-c"},  # never consented
-        )
+def _registered(spark: SparkSession):
+    return customers(
+        spark,
+        {"email": ALICE, "serialNumber": "s-a", "shareWithResearchAsOfDate": T0},
+        {"email": BOB, "serialNumber": "s-b", "shareWithResearchAsOfDate": T0},
+        {"email": CAROL, "serialNumber": "s-c"},  # never consented
     )
+
+
+def _consenting(spark: SparkSession):
+    return build_customer_trusted(_registered(spark))
 
 
 @pytest.mark.parametrize("privacy", [True, False])
@@ -126,7 +128,9 @@ def test_accelerometer_trusted_keeps_exact_duplicates_once(
 
 def test_customers_curated_only_customers_with_accelerometer_readings(spark: SparkSession) -> None:
     readings = accelerometer(spark, (ALICE, T0 + 1, 1.0, 0.0, 0.0), (ALICE, T0 + 2, 1.0, 0.0, 0.0))
-    curated = build_customers_curated(_consenting(spark), readings, privacy=True)
+    curated = build_customers_curated(
+        _consenting(spark), readings, _registered(spark), privacy=True
+    )
     assert collect_set(curated, "email") == {(ALICE,)}
     assert curated.count() == 1  # one row per customer, however many readings
 
@@ -141,13 +145,34 @@ def _sharing_serial(spark: SparkSession):
 
 
 def test_customers_curated_privacy_leaves_out_ambiguous_serials(spark: SparkSession) -> None:
-    trusted = build_customer_trusted(_sharing_serial(spark))
+    registered = _sharing_serial(spark)
+    trusted = build_customer_trusted(registered)
     readings = accelerometer(spark, *[(who, T0 + 1, 1.0, 0.0, 0.0) for who in (ALICE, BOB, CAROL)])
-    private = build_customers_curated(trusted, readings, privacy=True)
-    rubric = build_customers_curated(trusted, readings, privacy=False)
+    private = build_customers_curated(trusted, readings, registered, privacy=True)
+    rubric = build_customers_curated(trusted, readings, registered, privacy=False)
     assert collect_set(private, "email") == {(CAROL,)}
     assert collect_set(rubric, "email") == {(ALICE,), (BOB,), (CAROL,)}
     assert collect_set(ambiguous_serials(rubric), "serialNumber", "holders") == {("shared", 2)}
+
+
+def test_customers_curated_privacy_leaves_out_a_serial_shared_with_a_non_consenting_customer(
+    spark: SparkSession,
+) -> None:
+    # Bob never consented, but his registered device is Alice's serial: its step readings may
+    # be his. Carol's serial was Alice's only in an older record, which no longer counts.
+    registered = customers(
+        spark,
+        {"email": ALICE, "serialNumber": "shared", "shareWithResearchAsOfDate": T0},
+        {"email": BOB, "serialNumber": "shared"},
+        {"email": CAROL, "serialNumber": "s-a", "shareWithResearchAsOfDate": T0},
+        {"email": ALICE, "serialNumber": "s-a", "lastUpdateDate": T0 - 20 * DAY},
+    )
+    trusted = build_customer_trusted(registered)
+    readings = accelerometer(spark, (ALICE, T0 + 1, 1.0, 0.0, 0.0), (CAROL, T0 + 1, 1.0, 0.0, 0.0))
+    private = build_customers_curated(trusted, readings, registered, privacy=True)
+    rubric = build_customers_curated(trusted, readings, registered, privacy=False)
+    assert collect_set(private, "email") == {(CAROL,)}
+    assert collect_set(rubric, "email") == {(ALICE,), (CAROL,)}
 
 
 # --- step_trainer_trusted ------------------------------------------------------------------
@@ -156,7 +181,7 @@ def test_customers_curated_privacy_leaves_out_ambiguous_serials(spark: SparkSess
 def _curated(spark: SparkSession):
     trusted = _consenting(spark)
     readings = accelerometer(spark, (ALICE, T0 + 1, 1.0, 0.0, 0.0), (BOB, T0 + 1, 1.0, 0.0, 0.0))
-    return build_customers_curated(trusted, readings, privacy=True)
+    return build_customers_curated(trusted, readings, _registered(spark), privacy=True)
 
 
 @pytest.mark.parametrize("privacy", [True, False])
@@ -195,7 +220,7 @@ def _ml_inputs(spark: SparkSession):
         _consenting(spark),
         privacy=True,
     )
-    curated = build_customers_curated(_consenting(spark), accel, privacy=True)
+    curated = build_customers_curated(_consenting(spark), accel, _registered(spark), privacy=True)
     steps = build_step_trainer_trusted(
         step_trainer(spark, (T0 + 1, "s-a", 100), (T0 + 1, "s-b", 200)), curated, privacy=True
     )

@@ -2,15 +2,18 @@
 Step Trainer readings may be used.
 
 Rule: customer_trusted rows with at least one accelerometer_trusted reading, one row each.
-Privacy profile: a serial number held by more than one such customer (a fulfillment defect)
+Privacy profile: a serial number registered to more than one customer (a fulfillment defect)
 cannot say whose step readings are whose, so its customers are left out here and their step
-readings never pass; they are counted in this asset's metadata.
+readings never pass; they are counted in this asset's metadata. Every customer's latest record
+counts, with or without consent: a device shared with someone who did not consent may be
+recording that person.
 """
 
 from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.assets.customer_trusted import latest_customer_records
 from stedi_assets.rules import Rules, duplicate_keys, rule_check
 
 
@@ -30,15 +33,24 @@ def ambiguous_serials(customers: DataFrame) -> DataFrame:
     )
 
 
+def registered_customers(customer_landing: DataFrame) -> DataFrame:
+    """Every customer's latest record, consenting or not: who holds which serial number now."""
+    latest = latest_customer_records(customer_landing)
+    return latest.where(F.col("serialNumber").isNotNull()).select("email", "serialNumber")
+
+
 def build_customers_curated(
-    customer_trusted: DataFrame, accelerometer_trusted: DataFrame, *, privacy: bool
+    customer_trusted: DataFrame,
+    accelerometer_trusted: DataFrame,
+    customer_landing: DataFrame,
+    *,
+    privacy: bool,
 ) -> DataFrame:
     customers = customers_with_readings(customer_trusted, accelerometer_trusted)
     if not privacy:
         return customers
-    return customers.join(ambiguous_serials(customers), "serialNumber", "left_anti").select(
-        *customers.columns
-    )
+    ambiguous = ambiguous_serials(registered_customers(customer_landing))
+    return customers.join(ambiguous, "serialNumber", "left_anti").select(*customers.columns)
 
 
 @asset(group_name="curated", kinds={"spark", "parquet"})
@@ -46,21 +58,23 @@ def customers_curated(
     context: AssetExecutionContext,
     customer_trusted: DataFrame,
     accelerometer_trusted: DataFrame,
+    customer_landing: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
+    ambiguous = ambiguous_serials(registered_customers(customer_landing))
     with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
-    ambiguous = ambiguous_serials(with_readings).agg(
-        F.count("*").alias("serials"), F.coalesce(F.sum("holders"), F.lit(0)).alias("customers")
-    )
-    counts = ambiguous.first()
     context.add_output_metadata(
         {
-            "ambiguous_serials": int(counts["serials"]),
-            "customers_with_ambiguous_serial": int(counts["customers"]),
+            "ambiguous_serials": ambiguous.count(),
+            "customers_with_ambiguous_serial": with_readings.join(
+                ambiguous, "serialNumber", "left_semi"
+            ).count(),
         }
     )
-    return build_customers_curated(customer_trusted, accelerometer_trusted, privacy=rules.privacy)
+    return build_customers_curated(
+        customer_trusted, accelerometer_trusted, customer_landing, privacy=rules.privacy
+    )
 
 
 @asset_check(asset=customers_curated, blocking=True, description="One row per e-mail.")
