@@ -15,16 +15,18 @@ wrote the same row counts, and prints a Markdown table.
 """
 
 import argparse
+import itertools
 import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -330,6 +332,25 @@ def step_report(log: Path) -> str:
     return f"{totals}; slowest: " + ", ".join(f"{name} {sec:.1f}s" for name, sec in slowest)
 
 
+def medians(results: list[Measurement]) -> list[Measurement]:
+    """One measurement per (engine, scale factor): the median run's wall and CPU time, the
+    highest peak memory; a failed run shows as failed."""
+    merged = []
+    for key in dict.fromkeys((r.engine, r.scale) for r in results):
+        runs = [r for r in results if (r.engine, r.scale) == key]
+        typical = sorted(runs, key=lambda r: r.wall_s)[len(runs) // 2]
+        merged.append(
+            replace(
+                typical,
+                cpu_s=statistics.median(r.cpu_s for r in runs),
+                peak_rss_mb=max(r.peak_rss_mb for r in runs),
+                peak_jvm_rss_mb=max(r.peak_jvm_rss_mb for r in runs),
+                returncode=next((r.returncode for r in runs if r.returncode != 0), 0),
+            )
+        )
+    return merged
+
+
 def count_mismatches(results: list[Measurement]) -> Iterator[str]:
     for scale in sorted({r.scale for r in results}):
         runs = [r for r in results if r.scale == scale]
@@ -355,6 +376,9 @@ def main() -> int:
     )
     parser.add_argument("--keep-lakes", action="store_true", help="keep each run's output")
     parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per engine and scale factor (median reported)"
+    )
+    parser.add_argument(
         "--project-src",
         type=Path,
         help="run the project from this source tree instead of the installed one "
@@ -379,10 +403,12 @@ def main() -> int:
             f"({time.monotonic() - started:.0f}s to prepare)",
             flush=True,
         )
-        for engine in args.engines:
+        # Engines alternate within each repetition, so a change in the machine's load affects
+        # them alike.
+        for repetition, engine in itertools.product(range(args.repeat), args.engines):
             lake = fresh_lake(landing, work / f"sf{scale}" / f"lake-{engine}")
             result = Measurement(engine, scale)
-            log = work / f"sf{scale}" / f"{engine}.log"
+            log = work / f"sf{scale}" / f"{engine}-{repetition + 1}.log"
             measure(engine_command(engine, lake, project_src), env, log, result)
             result.counts = table_counts(lake)
             results.append(result)
@@ -399,7 +425,9 @@ def main() -> int:
                 shutil.rmtree(lake, ignore_errors=True)
 
     print()
-    print(report(results, landing_rows))
+    print(report(medians(results), landing_rows))
+    if args.repeat > 1:
+        print(f"(median of {args.repeat} runs per engine and scale factor; peak memory: the max)")
     mismatches = list(count_mismatches(results))
     for r in results:
         if r.engine == "project" and Path(r.log).exists():

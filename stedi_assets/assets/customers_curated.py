@@ -64,12 +64,17 @@ def customers_curated(
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
     ambiguous = ambiguous_serials(registered_customers(customer_landing))
     with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
+    # Both numbers in one job: each ambiguous serial with the customers with readings holding it.
+    holders = with_readings.select("serialNumber", "email")
+    counts = (
+        ambiguous.join(holders, "serialNumber", "left")
+        .agg(F.countDistinct("serialNumber").alias("serials"), F.count("email").alias("customers"))
+        .first()
+    )
     context.add_output_metadata(
         {
-            "ambiguous_serials": ambiguous.count(),
-            "customers_with_ambiguous_serial": with_readings.join(
-                ambiguous, "serialNumber", "left_semi"
-            ).count(),
+            "ambiguous_serials": int(counts["serials"]),
+            "customers_with_ambiguous_serial": int(counts["customers"]),
         }
     )
     return build_customers_curated(
