@@ -52,6 +52,7 @@ def read_landing(
     key = (spark.sparkContext.applicationId, spec.name, files)
     if key in _parsed_landing:
         return _parsed_landing[key]
+    _forget_older_versions(key)
     schema = landing_ddl(spec.name).spark_schema().add(CORRUPT_RECORD, "string")
     if not files:
         return spark.createDataFrame(
@@ -89,6 +90,16 @@ class LandingFile(NamedTuple):
 
 # (Spark application, landing table, files) -> parsed rows.
 _parsed_landing: dict[tuple[str, str, tuple[LandingFile, ...]], DataFrame] = {}
+
+
+def _forget_older_versions(key: tuple[str, str, tuple[LandingFile, ...]]) -> None:
+    """Unpersists what was kept of the same files before they changed. Spark matches cached
+    data by query plan, which names the files but not their sizes or times: left cached, the
+    old rows would be served for the new read."""
+    paths = [file.path for file in key[2]]
+    for kept in [k for k in _parsed_landing if k[:2] == key[:2]]:
+        if [file.path for file in kept[2]] == paths:
+            _parsed_landing.pop(kept).unpersist()
 
 
 def release_parsed_landing() -> None:
