@@ -7,7 +7,7 @@ from dagster import build_resources
 from pyspark.sql import SparkSession
 
 from stedi_assets.settings import build_resources as lakehouse_resources
-from stedi_assets.storage.spark_tables import release_parsed_landing
+from stedi_assets.storage.landing_reads import release_parsed_landing
 from stedi_assets_tests.conftest import lake_settings
 
 

@@ -11,7 +11,7 @@ from pyspark.sql import functions as F
 
 from stedi_assets.assets.landing import conforming
 from stedi_assets.rules import duplicate_keys, rule_check
-from stedi_assets.storage.spark_tables import CORRUPT_RECORD
+from stedi_assets.storage.landing_reads import CORRUPT_RECORD
 
 CUSTOMER_COLUMNS = (
     "customerName",

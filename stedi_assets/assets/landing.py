@@ -21,13 +21,13 @@ from pyspark.sql import functions as F
 
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.layout import quarantine_of
-from stedi_assets.storage.spark_tables import (
+from stedi_assets.storage.landing_reads import (
     CORRUPT_RECORD,
     FOLDER_DAY,
     LANDING_EXTRA_COLUMNS,
     SOURCE_FILE,
 )
+from stedi_assets.storage.layout import quarantine_of
 
 # The fields without which a record cannot be attributed to anyone.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {

@@ -14,15 +14,14 @@ from stedi_assets.storage.catalog import (
 )
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.filesystem import is_local
+from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
 from stedi_assets.storage.layout import TableSpec, table_spec
 from stedi_assets.storage.publish import acquire_lake, release_lake
 from stedi_assets.storage.spark_tables import (
     hive_type,
     publish_parquet,
     publish_partitions,
-    read_landing,
     read_parquet,
-    release_parsed_landing,
 )
 
 

@@ -1,136 +1,14 @@
-"""Reading and writing lakehouse tables with Spark: landing JSON in, Parquet out.
+"""Reading and writing the lakehouse's Parquet tables with Spark.
 
 Data never passes through the driver: Spark reads and writes the lake directly, and table
 replacement is done with Hadoop FileSystem renames, which work for local paths and S3A alike.
 """
 
-from contextlib import suppress
-from typing import NamedTuple
+from pyspark.sql import DataFrame, SparkSession
 
-from pyspark import StorageLevel
-from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
-
-from stedi_assets.storage.ddl import landing_ddl
-from stedi_assets.storage.filesystem import hadoop_path, path_exists, spark_uri
-from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
+from stedi_assets.storage.filesystem import path_exists, spark_uri
+from stedi_assets.storage.layout import TableSpec
 from stedi_assets.storage.publish import publisher_for
-
-# Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
-CORRUPT_RECORD = "_corrupt_record"
-# The landing file a row was read from, for quarantine and messages.
-SOURCE_FILE = "_source_file"
-# The day folder of that file (``.../2022-06-19/...``), null when it is in none.
-FOLDER_DAY = "_folder_day"
-# Columns read_landing adds to the DDL's: where a row came from and whether it parsed.
-LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY)
-
-
-def read_landing(
-    spark: SparkSession, lake: str, spec: TableSpec, days: tuple[str, str] | None = None
-) -> DataFrame:
-    """The JSON-lines files below the table's landing folder, at any depth, read with the
-    schema of its DDL in ``sql/``. Lines that do not fit the schema keep their raw text in
-    ``_corrupt_record`` so that a check can count them.
-
-    With ``days=(first, last)`` only the files that may hold readings of those days are read:
-    files in day folders from the day before ``first`` to the day after ``last``, and files in
-    no day folder. A day's run does not rescan the other days' files.
-
-    JSON is parsed once per run: the parsed rows are kept (in Spark's storage memory,
-    spilling to local disk) for every later read of the same files, unchanged, until
-    ``release_parsed_landing``. A run's day range, its quarantine and its trusted tables all
-    read the same landing files, and parsing JSON is the costliest step of the whole graph."""
-    location = spec.location(lake)
-    if not path_exists(spark, location):
-        raise FileNotFoundError(
-            f"no landing data for {spec.name}: {location} does not exist "
-            f"(is the lake root {lake!r} right?)"
-        )
-    files = _landing_files(spark, location, near_days(*days) if days else None)
-    # A file rewritten in place has another size or time: it is parsed again.
-    key = (spark.sparkContext.applicationId, spec.name, files)
-    if key in _parsed_landing:
-        return _parsed_landing[key]
-    _forget_older_versions(key)
-    schema = landing_ddl(spec.name).spark_schema().add(CORRUPT_RECORD, "string")
-    if not files:
-        return spark.createDataFrame(
-            [], schema.add(SOURCE_FILE, "string").add(FOLDER_DAY, "string")
-        )
-    # Once per row here, not in every rule that needs it (a regex costs as much as a scan);
-    # not at all when no file is in a day folder.
-    in_day_folders = any(file.day is not None for file in files)
-    folder_day = _folder_day(F.col(SOURCE_FILE)) if in_day_folders else F.lit(None)
-    # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
-    parsed = (
-        spark.read.schema(schema)
-        .option("mode", "PERMISSIVE")
-        .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json([file.path for file in files])
-        .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
-        .withColumn(FOLDER_DAY, folder_day.cast("string"))
-        .persist(StorageLevel.MEMORY_AND_DISK)
-    )
-    _parsed_landing[key] = parsed
-    return parsed
-
-
-def _folder_day(path: Column) -> Column:
-    day = F.regexp_extract(path, f"/landing/(?:.*/)?{DAY_FOLDER_PATTERN}/", 1)
-    return F.nullif(day, F.lit(""))
-
-
-class LandingFile(NamedTuple):
-    path: str
-    size: int
-    modified: int  # epoch ms
-    day: str | None  # of its day folder
-
-
-# (Spark application, landing table, files) -> parsed rows.
-_parsed_landing: dict[tuple[str, str, tuple[LandingFile, ...]], DataFrame] = {}
-
-
-def _forget_older_versions(key: tuple[str, str, tuple[LandingFile, ...]]) -> None:
-    """Unpersists what was kept of the same files before they changed. Spark matches cached
-    data by query plan, which names the files but not their sizes or times: left cached, the
-    old rows would be served for the new read."""
-    paths = [file.path for file in key[2]]
-    for kept in [k for k in _parsed_landing if k[:2] == key[:2]]:
-        if [file.path for file in kept[2]] == paths:
-            _parsed_landing.pop(kept).unpersist()
-
-
-def release_parsed_landing() -> None:
-    """Frees the parsed landing rows kept by ``read_landing`` (at the end of a run)."""
-    while _parsed_landing:
-        _, parsed = _parsed_landing.popitem()
-        with suppress(Exception):  # a stopped session has nothing left to free
-            parsed.unpersist()
-
-
-def _landing_files(
-    spark: SparkSession, location: str, days: tuple[str, str] | None
-) -> tuple[LandingFile, ...]:
-    """The data files below ``location`` (all, or those of day folders ``first..last`` and
-    of no day folder), sorted."""
-    fs, root = hadoop_path(spark, location)
-    prefix = root.toUri().getPath().rstrip("/") + "/"
-    listing = fs.listFiles(root, True)
-    files = []
-    while listing.hasNext():
-        status = listing.next()
-        path = status.getPath()
-        below = path.toUri().getPath().removeprefix(prefix)
-        if any(part.startswith((".", "_")) for part in below.split("/")):
-            continue  # Spark's own convention: hidden files are not data
-        day = landing_day(below)
-        if days is None or day is None or days[0] <= day <= days[1]:
-            files.append(
-                LandingFile(path.toString(), status.getLen(), status.getModificationTime(), day)
-            )
-    return tuple(sorted(files))
 
 
 def read_parquet(
