@@ -5,10 +5,11 @@ Spark job); it recomputes and replaces exactly those days.
 """
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 DAY_COLUMN = "day"
@@ -53,9 +54,16 @@ def range_tags(first_day: str, last_day: str) -> dict[str, str]:
 def landing_day_range(readings: list[tuple[DataFrame, str]]) -> tuple[str, str] | None:
     """The first and last UTC day of any reading in ``(landing table, time column)`` pairs,
     clamped to the partitions' first day; None when there is no reading at all."""
+
+    def time_range(reading: tuple[DataFrame, str]) -> Row | None:
+        df, column = reading
+        return df.agg(F.min(column).alias("first"), F.max(column).alias("last")).first()
+
+    # The tables' scans run side by side: each alone leaves a core idle as its last files end.
+    with ThreadPoolExecutor(max_workers=max(len(readings), 1)) as pool:
+        rows = list(pool.map(time_range, readings))
     bounds = None
-    for df, column in readings:
-        row = df.agg(F.min(column).alias("first"), F.max(column).alias("last")).first()
+    for row in rows:
         if row is None or row["first"] is None:
             continue
         first, last = _day_of(row["first"]), _day_of(row["last"])
