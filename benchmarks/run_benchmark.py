@@ -355,8 +355,11 @@ def count_mismatches(results: list[Measurement]) -> Iterator[str]:
     for scale in sorted({r.scale for r in results}):
         runs = [r for r in results if r.scale == scale]
         for table in OUTPUT_TABLES:
-            seen = {r.engine: r.counts.get(table) for r in runs}
-            if len(set(seen.values())) > 1:
+            # Every run of every engine: a repetition that differs is a mismatch too.
+            seen: dict[str, list[int | None]] = {}
+            for r in runs:
+                seen.setdefault(r.engine, []).append(r.counts.get(table))
+            if len({count for counts in seen.values() for count in counts}) > 1:
                 yield f"SF{scale} {table}: {seen}"
 
 
