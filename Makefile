@@ -12,7 +12,7 @@ LINT_PATHS := stedi_assets stedi_assets_tests scripts benchmarks
 .PHONY: install demo test lint dev screenshot bench clean
 
 install: $(STAMP)
-	@$(BIN)/python scripts/fetch_s3a_jars.py
+	@$(BIN)/python scripts/fetch_jars.py
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml

@@ -4,7 +4,9 @@ import argparse
 import datetime
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 from dagster import BetaWarning, build_resources
 
@@ -112,7 +114,7 @@ def _query(args: argparse.Namespace) -> int:
 
     from stedi_assets.query import register_views
 
-    resources = lakehouse_resources(Settings.from_env(lake=args.lake), exclusive=False)
+    resources = lakehouse_resources(Settings.from_env(lake=args.lake), writes=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
         tables = register_views(initialized.lake)
         try:
@@ -123,6 +125,57 @@ def _query(args: argparse.Namespace) -> int:
             return 2
         result.show(args.limit, truncate=False)
     return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    from stedi_assets.storage import iceberg
+
+    with _read_only_lake(args.lake) as lake:
+        snapshots = iceberg.history(lake.spark_session, lake.catalog, _lake_table(args.table))
+        current = lake.main_snapshot(args.table)
+        rows = [
+            [
+                s.committed_at.strftime("%Y-%m-%d %H:%M:%S"),
+                str(s.snapshot_id) + (" (current)" if s.snapshot_id == current else ""),
+                s.run_id or "",
+                s.operation,
+                f"{s.total_records:,}",
+            ]
+            for s in snapshots
+        ]
+    print(_table(["committed (UTC)", "snapshot", "run", "operation", "rows"], rows))
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from stedi_assets.storage import iceberg
+
+    with _read_only_lake(args.lake) as lake:
+        table = _lake_table(args.table)
+        known = {s.snapshot_id for s in iceberg.history(lake.spark_session, lake.catalog, table)}
+        if args.snapshot not in known:
+            raise LookupError(
+                f"{table} has no snapshot {args.snapshot} in its history (see `stedi history "
+                f"{table}`; snapshots from before an erasure are gone)"
+            )
+        iceberg.rollback(lake.spark_session, lake.catalog, table, args.snapshot)
+    print(f"{table} is at snapshot {args.snapshot}")
+    return 0
+
+
+def _lake_table(name: str) -> str:
+    from stedi_assets.storage.layout import table_spec
+
+    if table_spec(name).is_landing:
+        raise ValueError(f"{name} is a landing table: it has no snapshots")
+    return name
+
+
+@contextmanager
+def _read_only_lake(lake: str | None) -> Iterator[Any]:
+    resources = lakehouse_resources(Settings.from_env(lake=lake), writes=False)
+    with build_resources({"lake": resources["lake"]}) as initialized:
+        yield initialized.lake
 
 
 def _query_athena(args: argparse.Namespace) -> int:
@@ -202,6 +255,19 @@ def parser() -> argparse.ArgumentParser:
     )
     query.add_argument("sql")
     query.set_defaults(handler=_query)
+
+    history = commands.add_parser("history", help="a table's snapshots: time, run, rows")
+    history.add_argument("--lake", help=lake_help)
+    history.add_argument("table")
+    history.set_defaults(handler=_history)
+
+    rollback = commands.add_parser(
+        "rollback", help="make an earlier snapshot of a table current (undo a bad run)"
+    )
+    rollback.add_argument("--lake", help=lake_help)
+    rollback.add_argument("table")
+    rollback.add_argument("snapshot", type=int)
+    rollback.set_defaults(handler=_rollback)
 
     provision = commands.add_parser(
         "provision", help="create the bucket, Glue database and IAM role an s3:// lake needs"

@@ -1,6 +1,6 @@
-"""Assembles the lakehouse: assets, checks, the job and the resources."""
+"""Assembles the lakehouse: assets, checks, the job and the resources (lazily, in one place)."""
 
-from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor
+from dagster import AssetSelection, Definitions, define_asset_job, definitions, in_process_executor
 
 from stedi_assets.assets.accelerometer_trusted import (
     accelerometer_trusted,
@@ -9,11 +9,12 @@ from stedi_assets.assets.accelerometer_trusted import (
 from stedi_assets.assets.consent_audit import no_rows_of_non_consenting_customers
 from stedi_assets.assets.customer_trusted import customer_trusted, customer_trusted_checks
 from stedi_assets.assets.customers_curated import customers_curated, customers_curated_checks
-from stedi_assets.assets.landing import landing_assets, landing_checks
+from stedi_assets.assets.landing import landing_assets, landing_checks, quarantine_assets
 from stedi_assets.assets.machine_learning_curated import (
     machine_learning_curated,
     machine_learning_curated_checks,
 )
+from stedi_assets.assets.published import lakehouse_published
 from stedi_assets.assets.step_trainer_trusted import (
     step_trainer_trusted,
     step_trainer_trusted_checks,
@@ -23,11 +24,13 @@ from stedi_assets.settings import Settings, build_resources
 
 ASSETS = [
     *landing_assets,
+    *quarantine_assets,
     customer_trusted,
     accelerometer_trusted,
     customers_curated,
     step_trainer_trusted,
     machine_learning_curated,
+    lakehouse_published,
 ]
 CHECKS = [
     *landing_checks,
@@ -58,4 +61,7 @@ def build_definitions(settings: Settings) -> Definitions:
     )
 
 
-defs = build_definitions(Settings.from_env())
+@definitions
+def defs() -> Definitions:
+    """Built when Dagster loads the code location, from the environment as it is then."""
+    return build_definitions(Settings.from_env())

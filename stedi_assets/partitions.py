@@ -13,6 +13,8 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 DAY_COLUMN = "day"
+# The asset metadata of a day-partitioned table: the IO manager writes and reads its run's days.
+DAY_PARTITIONED = {"stedi/partition_column": DAY_COLUMN}
 DAY_PARTITIONED_TABLES = (
     "accelerometer_trusted",
     "step_trainer_trusted",
@@ -91,9 +93,3 @@ def parse_days(text: str) -> tuple[str, str]:
     if first < FIRST_DAY:
         raise ValueError(f"{first} is before the first partition day {FIRST_DAY}")
     return first, last
-
-
-def run_days(context: AssetExecutionContext) -> tuple[str, str]:
-    """The first and last day of this run."""
-    days = context.partition_key_range
-    return days.start, days.end

@@ -5,11 +5,11 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dagster import (
     AssetCheckSeverity,
-    AssetKey,
     DagsterEventType,
     DagsterInstance,
     ExecuteInProcessResult,
@@ -17,15 +17,12 @@ from dagster import (
 )
 
 from stedi_assets.definitions import ASSETS, LAKEHOUSE_JOB, build_definitions
-from stedi_assets.partitions import (
-    DAY_PARTITIONED_TABLES,
-    FIRST_DAY,
-    landing_day_range,
-    range_tags,
-)
+from stedi_assets.partitions import FIRST_DAY, landing_day_range, range_tags
 from stedi_assets.rules import Profile
+from stedi_assets.sensors import DAY_ASSETS
 from stedi_assets.settings import Settings
 from stedi_assets.settings import build_resources as lakehouse_resources
+from stedi_assets.storage.layout import LANDING_TABLES, quarantine_of
 
 
 @dataclass(frozen=True)
@@ -88,8 +85,11 @@ def run_lakehouse(
     """Materializes every asset and runs every check in one process (one Spark session) over
     every day in landing; or, with ``days=(first, last)``, those days of the day-partitioned
     tables only, with the customer tables as they are (they change only in all-days runs)."""
+    if not settings.is_s3 and not Path(settings.lake_root).is_dir():
+        # Said before Spark starts, and nothing is created.
+        raise FileNotFoundError(f"the lake {settings.lake_root} does not exist")
     first, last = days or days_in_landing(settings) or (FIRST_DAY, FIRST_DAY)
-    selection = [AssetKey(name) for name in DAY_PARTITIONED_TABLES] if days else None
+    selection = DAY_ASSETS if days else None
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
         result = job.execute_in_process(
@@ -103,11 +103,13 @@ def run_lakehouse(
     row_counts = {
         event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
         for event in result.get_asset_materialization_events()
+        if "dagster/row_count" in event.materialization.metadata
     }
+    # A quarantine table's rows are its landing table's rejected lines.
     quarantined = {
-        event.asset_key.path[-1]: int(event.materialization.metadata["quarantined_rows"].value)
-        for event in result.get_asset_materialization_events()
-        if "quarantined_rows" in event.materialization.metadata
+        spec.name: row_counts.pop(quarantine_of(spec.name).name)
+        for spec in LANDING_TABLES
+        if quarantine_of(spec.name).name in row_counts
     }
     checks = [
         CheckOutcome(
@@ -156,7 +158,7 @@ STEP_EVENTS = (
 def days_in_landing(settings: Settings) -> tuple[str, str] | None:
     """The first and last day of any reading in the landing zone (None: no readings, or no
     landing folder yet, which the run itself then reports)."""
-    lake = lakehouse_resources(settings, exclusive=False)["lake"]
+    lake = lakehouse_resources(settings, writes=False)["lake"]
     with build_resources({"lake": lake}) as resources:
         try:
             readings = [

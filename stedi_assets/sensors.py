@@ -35,7 +35,8 @@ LAKEHOUSE_JOB = "stedi_lakehouse"
 # A day's run rewrites that day of the reading tables and reads the customer tables as they
 # are. Customer tables change only in all-days runs: every day's rows depend on them, so
 # changing them in a one-day run would leave the other days inconsistent.
-DAY_ASSETS = [AssetKey(name) for name in DAY_PARTITIONED_TABLES]
+# The publish step comes last in every run: without it nothing the run wrote becomes current.
+DAY_ASSETS = [AssetKey(name) for name in (*DAY_PARTITIONED_TABLES, "lakehouse_published")]
 
 
 def _cursor(text: str | None) -> tuple[int, set[str]]:

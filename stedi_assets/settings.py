@@ -18,17 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from stedi_assets.rules import Rules
-from stedi_assets.storage.catalog import CatalogResource, LocalCatalog
 from stedi_assets.storage.io_manager import LakeIOManager
+from stedi_assets.storage.jars import class_path_config, require_jars
 from stedi_assets.storage.lake import Lake
 from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets.storage.s3 import (
-    LakeSparkResource,
-    cached_jars,
-    jar_class_path_config,
-    s3_resource,
-    s3a_spark_config,
-)
+from stedi_assets.storage.s3 import LakeSparkResource, s3_resource, s3a_spark_config
+
+ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
 
 @dataclass(frozen=True)
@@ -79,13 +75,12 @@ class Settings:
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
-            # Partition folders are day=YYYY-MM-DD; keep them strings, as the catalog says.
-            "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
-            # The session is process-wide and jars only load when the JVM starts, so the S3A
-            # jars ride along whenever they are cached (a class path entry, no copy): a local
-            # run that starts the session first does not lock a later s3:// run out.
-            **jar_class_path_config(cached_jars()),
-            # An s3:// lake: S3A's Hadoop options (and a clear error if the jars are missing).
+            # Iceberg's SQL: branches, CALL procedures, DELETE.
+            "spark.sql.extensions": ICEBERG_EXTENSIONS,
+            # Iceberg's and S3A's jars (storage/jars.py), whatever the lake: the session is
+            # process-wide and jars load only when the JVM starts.
+            **class_path_config(require_jars()),
+            # An s3:// lake: S3A's Hadoop options for reading landing JSON.
             **(s3a_spark_config() if self.is_s3 else {}),
         }
 
@@ -98,30 +93,40 @@ def prepare_spark_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def build_catalog(settings: Settings) -> CatalogResource:
+def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True) -> Lake:
+    """The lake resource: on an s3:// lake Iceberg's Glue catalog (and the landing tables
+    registered in Glue), else Iceberg's JDBC catalog on a SQLite file under the lake."""
     if settings.is_s3:
         # Imported here so that a local lake never loads the AWS side.
         from stedi_assets.aws.clients import aws_clients
-        from stedi_assets.storage.glue import GlueCatalog
+        from stedi_assets.storage.glue import GlueLandingTables
 
         # Region, credentials and endpoint (AWS_ENDPOINT_URL) from the standard AWS chain.
-        return GlueCatalog(database=settings.database, aws=aws_clients())
-    path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
-    return LocalCatalog(path=path, database=settings.database)
+        glue = GlueLandingTables(database=settings.database, aws=aws_clients())
+        return Lake(
+            root=settings.lake_root,
+            spark=spark,
+            database=settings.database,
+            glue=glue,
+            writes=writes,
+        )
+    catalog_path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
+    return Lake(
+        root=settings.lake_root,
+        spark=spark,
+        database=settings.database,
+        catalog_path=catalog_path,
+        writes=writes,
+    )
 
 
-def build_resources(settings: Settings, exclusive: bool = True) -> dict[str, Any]:
-    """Every resource the assets use, local or AWS as ``settings`` say. ``exclusive=False``
-    for read-only use (queries), which does not wait for a run holding the lake."""
+def build_resources(settings: Settings, writes: bool = True) -> dict[str, Any]:
+    """Every resource the assets use, local or AWS as ``settings`` say. ``writes=False`` for
+    read-only use (queries), which reads main and writes no branch."""
     prepare_spark_environment()
     # A PySparkResource that also applies spark.hadoop.* options to an already running session.
     spark = LakeSparkResource(spark_config=settings.spark_config())
-    lake = Lake(
-        root=settings.lake_root,
-        spark=spark,
-        catalog=build_catalog(settings),
-        exclusive=exclusive,
-    )
+    lake = build_lake(settings, spark, writes)
     return {
         "pyspark": spark,
         "lake": lake,

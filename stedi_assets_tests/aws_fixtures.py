@@ -13,19 +13,17 @@ from pathlib import Path
 import pytest
 from moto.server import ThreadedMotoServer
 
-from stedi_assets.storage.s3 import FETCH_SCRIPT, cached_jars, jar_cache
+from stedi_assets.storage.jars import JarsMissing, require_jars
 
 REGION = "us-east-1"
 
 
 def require_s3a_jars() -> None:
-    """S3 tests fail (never skip) without the S3A jars, and say how to get them."""
-    if cached_jars() is None:
-        pytest.fail(
-            f"the S3A jars are not in {jar_cache()}: run `.venv/bin/python {FETCH_SCRIPT}` "
-            "(`make install` does) before the tests",
-            pytrace=False,
-        )
+    """S3 tests fail (never skip) without the jars, and say how to get them."""
+    try:
+        require_jars()
+    except JarsMissing as missing:
+        pytest.fail(f"{missing} before the tests", pytrace=False)
 
 
 # autouse: the AWS environment must be in place before the suite's one JVM starts, because the

@@ -6,10 +6,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 
 from stedi_assets.settings import Settings, prepare_spark_environment
 from stedi_assets.simulator import generate_landing, write_landing
+from stedi_assets.storage.iceberg import CatalogConfig
 from stedi_assets_tests.aws_fixtures import moto_endpoint  # noqa: F401  (one moto server per session)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,6 +30,20 @@ def reference_data() -> Path:
 
 def lake_settings(lake: Path | str) -> Settings:
     return Settings(lake=str(lake), spark_master="local[2]", shuffle_partitions=2)
+
+
+def lake_catalog(lake: Path | str) -> CatalogConfig:
+    """The Iceberg catalog of a lake, as the lakehouse configures it."""
+    settings = lake_settings(lake)
+    sqlite = None if settings.is_s3 else f"{settings.lake_root}/_catalog/catalog.sqlite"
+    return CatalogConfig(settings.lake_root, settings.database, sqlite)
+
+
+def published_table(spark: SparkSession, lake: Path | str, name: str) -> DataFrame:
+    """Table ``name`` of ``lake`` as readers see it: main's current snapshot."""
+    catalog = lake_catalog(lake)
+    catalog.register(spark)
+    return spark.table(catalog.identifier(name))
 
 
 @pytest.fixture(scope="session")

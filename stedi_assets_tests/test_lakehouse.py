@@ -13,7 +13,7 @@ from stedi_assets.pii import PII_COLUMNS
 from stedi_assets.runner import run_config, run_lakehouse
 from stedi_assets.settings import build_resources
 from stedi_assets.storage.layout import ASSET_TABLES, TABLES
-from stedi_assets_tests.conftest import lake_settings
+from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
 
 RUBRIC_COUNTS = {
     "customer_landing": 956,
@@ -28,7 +28,7 @@ RUBRIC_COUNTS = {
 
 
 def _table(spark: SparkSession, lake: Path, name: str) -> DataFrame:
-    return spark.read.parquet(str(lake / TABLES[name].relative_path))
+    return published_table(spark, lake, name)
 
 
 def test_reference_data_through_the_udacity_profile_gives_the_rubric_counts(
@@ -39,8 +39,9 @@ def test_reference_data_through_the_udacity_profile_gives_the_rubric_counts(
     assert summary.success
     assert summary.row_counts == RUBRIC_COUNTS
     for name, count in RUBRIC_COUNTS.items():
-        if not TABLES[name].is_landing:  # Parquet at the Udacity layout's location
+        if not TABLES[name].is_landing:  # published, at the Udacity layout's location
             assert _table(spark, reference_lake, name).count() == count
+            assert (reference_lake / TABLES[name].relative_path / "metadata").is_dir()
     outcomes = {(c.asset, c.name): c for c in summary.checks}
     pairing = outcomes[("machine_learning_curated", "same_customer_pairing")]
     assert (pairing.passed, pairing.blocking_failure, pairing.violations) == (False, False, 2_700)
@@ -162,13 +163,23 @@ def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Pa
         "customer_landing",
         "accelerometer_landing",
         "step_trainer_landing",
+        "customer_quarantine",
+        "accelerometer_quarantine",
+        "step_trainer_quarantine",
         "customer_trusted",
     }
-    assert not (simulated_lake / "accelerometer" / "trusted").exists()
+    # customer_trusted was written and audited, but its failed check published nothing.
+    catalog = lake_catalog(simulated_lake)
+    spark = SparkSession.getActiveSession()
+    assert spark is not None
+    catalog.register(spark)
+    assert spark.table(catalog.identifier("customer_trusted")).count() == 0
+    assert not spark.sql(f"SHOW TABLES IN {catalog.spark_catalog}.stedi LIKE 'accelerometer_trusted'").take(1)
 
 
 @pytest.mark.parametrize("table", ["customer_landing", "accelerometer_landing"])
 def test_a_missing_landing_folder_is_a_clear_error(tmp_path: Path, table: str) -> None:
+    (tmp_path / "empty-lake").mkdir()
     summary = run_lakehouse(lake_settings(tmp_path / "empty-lake"), "privacy")
     assert not summary.success
     assert table not in summary.row_counts
@@ -176,3 +187,9 @@ def test_a_missing_landing_folder_is_a_clear_error(tmp_path: Path, table: str) -
         f"no landing data for {table}" in failure and "empty-lake" in failure
         for failure in summary.failures
     ), summary.failures
+
+
+def test_a_missing_lake_is_one_clear_error_and_nothing_is_created(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
+        run_lakehouse(lake_settings(tmp_path / "nowhere"), "privacy")
+    assert not (tmp_path / "nowhere").exists()

@@ -11,9 +11,8 @@ from pyspark.sql import DataFrame
 from stedi_assets.assets.landing import conforming
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import ACCELEROMETER_OWNERSHIP as OWNERSHIP
-from stedi_assets.partitions import daily, readings_of_run_days, run_days, single_run
+from stedi_assets.partitions import DAY_PARTITIONED, daily, readings_of_run_days, single_run
 from stedi_assets.rules import Rules
-from stedi_assets.storage.lake import Lake
 
 ACCELEROMETER_COLUMNS = ("user", "timestamp", "x", "y", "z")
 
@@ -31,21 +30,19 @@ def build_accelerometer_trusted(
 
 @asset(
     group_name="trusted",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "iceberg"},
     partitions_def=daily,
     backfill_policy=single_run,
-    deps=["accelerometer_landing"],
+    metadata=DAY_PARTITIONED,
 )
 def accelerometer_trusted(
     context: AssetExecutionContext,
-    lake: Lake,
+    accelerometer_landing: DataFrame,
     customer_trusted: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Accelerometer readings of consenting customers (since their consent, by default),
     partitioned by the reading's UTC day."""
-    # Only the landing files that may hold this run's days are read.
-    accelerometer_landing = lake.read_landing("accelerometer_landing", days=run_days(context))
     trusted = build_accelerometer_trusted(
         accelerometer_landing, customer_trusted, privacy=rules.privacy
     )

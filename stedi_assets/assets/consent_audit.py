@@ -7,14 +7,13 @@ audits) and reads whole tables, so a withdrawal that did not reach every day fai
 
 from functools import reduce
 
-from dagster import AssetCheckResult, asset_check
+from dagster import AssetCheckResult, AssetIn, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.customer_trusted import build_customer_trusted
 from stedi_assets.assets.machine_learning_curated import machine_learning_curated
 from stedi_assets.rules import rule_check
-from stedi_assets.storage.lake import Lake
 
 
 def rows_of_non_consenting(tables: dict[str, DataFrame], consenting: DataFrame) -> dict[str, int]:
@@ -52,30 +51,36 @@ def rows_of_non_consenting(tables: dict[str, DataFrame], consenting: DataFrame) 
     return {name: int(found.get(name, 0)) for name in tables}
 
 
+AUDITED_TABLES = (
+    "customer_trusted",
+    "customers_curated",
+    "accelerometer_trusted",
+    "step_trainer_trusted",
+)
+
+
 @asset_check(
     asset=machine_learning_curated,
     blocking=True,
-    additional_deps=[
-        "customer_landing",
-        "customer_trusted",
-        "accelerometer_trusted",
-        "customers_curated",
-        "step_trainer_trusted",
-    ],
+    additional_ins={name: AssetIn(name) for name in ("customer_landing", *AUDITED_TABLES)},
     description="No row of a customer without research consent (per their latest landing "
-    "record) in any table past landing, on any day.",
+    "record) in any table past landing, on the run's days (every day in an all-days run).",
 )
-def no_rows_of_non_consenting_customers(lake: Lake) -> AssetCheckResult:
-    consenting = build_customer_trusted(lake.read_table("customer_landing"))
+def no_rows_of_non_consenting_customers(
+    machine_learning_curated: DataFrame,
+    customer_landing: DataFrame,
+    customer_trusted: DataFrame,
+    customers_curated: DataFrame,
+    accelerometer_trusted: DataFrame,
+    step_trainer_trusted: DataFrame,
+) -> AssetCheckResult:
+    consenting = build_customer_trusted(customer_landing)
     tables = {
-        name: lake.read_table(name)
-        for name in (
-            "customer_trusted",
-            "customers_curated",
-            "accelerometer_trusted",
-            "step_trainer_trusted",
-            "machine_learning_curated",
-        )
+        "customer_trusted": customer_trusted,
+        "customers_curated": customers_curated,
+        "accelerometer_trusted": accelerometer_trusted,
+        "step_trainer_trusted": step_trainer_trusted,
+        "machine_learning_curated": machine_learning_curated,
     }
     counts = rows_of_non_consenting(tables, consenting)
     return rule_check(sum(counts.values()), **{f"{name}_rows": n for name, n in counts.items()})

@@ -54,7 +54,7 @@ def build_customer_trusted(customer_landing: DataFrame) -> DataFrame:
     return latest.where(F.col("shareWithResearchAsOfDate").isNotNull())
 
 
-@asset(group_name="trusted", kinds={"spark", "parquet"})
+@asset(group_name="trusted", kinds={"spark", "iceberg"})
 def customer_trusted(customer_landing: DataFrame) -> DataFrame:
     """Customers whose latest record consents to research, one row per e-mail."""
     return build_customer_trusted(customer_landing)

@@ -53,7 +53,7 @@ def build_customers_curated(
     return customers.join(ambiguous, "serialNumber", "left_anti").select(*customers.columns)
 
 
-@asset(group_name="curated", kinds={"spark", "parquet"})
+@asset(group_name="curated", kinds={"spark", "iceberg"})
 def customers_curated(
     context: AssetExecutionContext,
     customer_trusted: DataFrame,

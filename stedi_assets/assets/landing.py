@@ -1,26 +1,27 @@
 """The landing zone: JSON lines exactly as devices and the website upload them.
 
-Landing assets do not copy data; materializing one reads its files with the schema from
-``sql/`` and registers the table in the catalog. Lines that do not fit the DDL, or lack the
-fields that identify a record, are reported by a (non-blocking) conformance check: downstream
-rules drop them, and good lines are never held back by bad ones.
+Landing assets do not copy data; downstream assets read their files through the IO manager
+with the schema from ``sql/``. Lines that do not fit the DDL, or lack the fields that identify
+a record, go to the landing table's quarantine asset with the reason and the file, and a
+(non-blocking) conformance check reports them: downstream rules drop them, and good lines are
+never held back by bad ones.
 """
 
 from collections.abc import Sequence
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
-    AssetExecutionContext,
+    AssetIn,
     AssetsDefinition,
     asset,
     asset_check,
 )
-from pyspark.sql import Column, DataFrame, Observation
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.rules import rule_check
-from stedi_assets.storage.lake import Lake
 from stedi_assets.storage.landing_reads import (
     CORRUPT_RECORD,
     FOLDER_DAY,
@@ -90,23 +91,29 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
 
 def _landing_asset(table: str, description: str) -> AssetsDefinition:
     @asset(name=table, group_name="landing", kinds={"spark", "json"}, description=description)
-    def _asset(context: AssetExecutionContext, lake: Lake) -> DataFrame:
-        landing = lake.read_landing(table)
-        # Rejected rows are kept, with their reason and file, never silently dropped. The
-        # same pass over the JSON counts every line (an observation, not a second job).
-        quarantine = quarantine_of(table).name
-        lines = Observation(f"{table}_lines")
-        lake.write_table(
-            quarantine, rejected_rows(landing.observe(lines, F.count(F.lit(1)).alias("n")), table)
-        )
-        context.add_output_metadata(
-            {
-                "dagster/row_count": int(lines.get["n"]),
-                "quarantined_rows": lake.read_table(quarantine).count(),
-                "quarantine": quarantine,
-            }
-        )
-        return landing
+    def _asset() -> Any:
+        # Devices write landing; materializing it describes the files as they are now (the IO
+        # manager counts their lines and registers the table where a catalog holds it).
+        return None
+
+    return _asset
+
+
+def _quarantine_asset(landing: AssetsDefinition) -> AssetsDefinition:
+    table = landing.key.path[-1]
+    quarantine = quarantine_of(table).name
+
+    @asset(
+        name=quarantine,
+        ins={"landing": AssetIn(landing.key)},
+        group_name="landing",
+        kinds={"spark", "iceberg"},
+        description=f"Lines of {table} that do not fit sql/{table}.sql or lack "
+        f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
+        "Raw landing data: landing's protection, not the research tables'.",
+    )
+    def _asset(landing: DataFrame) -> DataFrame:
+        return rejected_rows(landing, table)
 
     return _asset
 
@@ -129,19 +136,20 @@ def _conformance_check(landing: AssetsDefinition) -> AssetChecksDefinition:
     @asset_check(
         asset=landing,
         name="conforms_to_ddl",
+        additional_ins={"quarantine": AssetIn(quarantine)},
         description=f"Rows of {table} that do not fit sql/{table}.sql or lack "
         f"{', '.join(REQUIRED_FIELDS[table])}: they are in {quarantine}, not downstream.",
     )
-    def _check(lake: Lake) -> AssetCheckResult:
-        # Counted from the quarantine table as written: Spark prunes JSON columns a query does
-        # not use, and a field it does not parse cannot be found corrupt.
-        rejected = lake.read_table(quarantine)
-        per_file = rejected.groupBy("source_file").count().orderBy(F.desc("count")).limit(10)
-        files = ", ".join(f"{row.source_file} ({row['count']})" for row in per_file.collect())
-        return rule_check(rejected.count(), enforced=False, files=files or "none")
+    def _check(quarantine: DataFrame) -> AssetCheckResult:
+        per_file = quarantine.groupBy("source_file").count().orderBy(F.desc("count"))
+        top = per_file.limit(10).collect()  # ten rows at most
+        files = ", ".join(f"{row.source_file} ({row['count']})" for row in top)
+        rejected = quarantine.count()
+        return rule_check(rejected, enforced=False, files=files or "none")
 
     return _check
 
 
 landing_assets = [customer_landing, accelerometer_landing, step_trainer_landing]
+quarantine_assets = [_quarantine_asset(a) for a in landing_assets]
 landing_checks = [_conformance_check(a) for a in landing_assets]

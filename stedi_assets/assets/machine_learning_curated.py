@@ -11,7 +11,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, AssetIn, asset, ass
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets.partitions import daily, readings_of_run_days, single_run
+from stedi_assets.partitions import DAY_PARTITIONED, daily, readings_of_run_days, single_run
 from stedi_assets.pii import PII_COLUMNS
 from stedi_assets.rules import Rules, rule_check
 
@@ -59,9 +59,10 @@ def build_machine_learning_curated(
 
 @asset(
     group_name="curated",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "iceberg"},
     partitions_def=daily,
     backfill_policy=single_run,
+    metadata=DAY_PARTITIONED,
 )
 def machine_learning_curated(
     context: AssetExecutionContext,

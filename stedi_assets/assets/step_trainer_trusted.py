@@ -11,9 +11,8 @@ from pyspark.sql import DataFrame
 from stedi_assets.assets.landing import conforming
 from stedi_assets.assets.reading_checks import reading_checks
 from stedi_assets.consent import STEP_TRAINER_OWNERSHIP as OWNERSHIP
-from stedi_assets.partitions import daily, readings_of_run_days, run_days, single_run
+from stedi_assets.partitions import DAY_PARTITIONED, daily, readings_of_run_days, single_run
 from stedi_assets.rules import Rules
-from stedi_assets.storage.lake import Lake
 
 STEP_TRAINER_COLUMNS = ("sensorReadingTime", "serialNumber", "distanceFromObject")
 
@@ -36,21 +35,19 @@ def build_step_trainer_trusted(
 
 @asset(
     group_name="trusted",
-    kinds={"spark", "parquet"},
+    kinds={"spark", "iceberg"},
     partitions_def=daily,
     backfill_policy=single_run,
-    deps=["step_trainer_landing"],
+    metadata=DAY_PARTITIONED,
 )
 def step_trainer_trusted(
     context: AssetExecutionContext,
-    lake: Lake,
+    step_trainer_landing: DataFrame,
     customers_curated: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Step Trainer readings of curated customers' devices (since their consent, by default),
     partitioned by the reading's UTC day."""
-    # Only the landing files that may hold this run's days are read.
-    step_trainer_landing = lake.read_landing("step_trainer_landing", days=run_days(context))
     trusted = build_step_trainer_trusted(
         step_trainer_landing, customers_curated, privacy=rules.privacy
     )

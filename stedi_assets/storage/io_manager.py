@@ -1,8 +1,12 @@
-"""The IO manager: stores every asset's DataFrame in the lake and registers it in the catalog.
+"""The IO manager: the only door through which assets read and write tables.
 
-Landing assets are not rewritten (devices own those files): their output is registered from
-the DDL and described. Every other asset is published as Parquet. Either way the
-materialization carries Dagster's standard table metadata.
+Landing assets are not rewritten (devices own those files): reading one gives its JSON with the
+DDL's schema, only the files of the days a partitioned run covers. Every other asset is written
+to its Iceberg table on the run's branch (write-audit-publish; ``storage/lake.py``), and read
+back from there by the run's later steps and checks. A day-partitioned asset declares its
+partition column in its metadata (``PARTITION_COLUMN``); the IO manager writes and reads exactly
+the run's days of it. Each materialization carries Dagster's standard table metadata, taken
+from the Iceberg commit rather than from a read-back.
 """
 
 from typing import Any
@@ -18,13 +22,14 @@ from dagster import (
 )
 from pyspark.sql import DataFrame
 
-from stedi_assets.partitions import DAY_COLUMN
 from stedi_assets.pii import mask_pii
-from stedi_assets.storage.catalog import CatalogTable
-from stedi_assets.storage.lake import Lake
+from stedi_assets.storage.iceberg import Snapshot
+from stedi_assets.storage.lake import Days, Lake
 from stedi_assets.storage.layout import table_spec
 
 PREVIEW_ROWS = 5
+# Asset metadata naming the column a day-partitioned asset is partitioned by.
+PARTITION_COLUMN = "stedi/partition_column"
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -33,47 +38,71 @@ class LakeIOManager(ConfigurableIOManager):
     def handle_output(self, context: OutputContext, obj: DataFrame) -> None:
         table = context.asset_key.path[-1]
         if table_spec(table).is_landing:
-            entry = self.lake.register_landing(table)
-        elif context.has_asset_partitions:
-            entry = self.lake.write_table(
-                table, obj, partition_column=DAY_COLUMN, partitions=context.asset_partition_keys
+            # Devices own landing: nothing is written, its files are described. Counting parses
+            # them, and the parsed rows stay for the run's later reads (storage/landing_reads).
+            self.lake.register_landing(table)
+            context.add_output_metadata(
+                {
+                    "dagster/row_count": MetadataValue.int(self.lake.read_landing(table).count()),
+                    "dagster/uri": MetadataValue.text(self.lake.location(table)),
+                    "dagster/table_name": MetadataValue.text(self.lake.table_name(table)),
+                }
             )
-        else:
-            entry = self.lake.write_table(table, obj)
-        # Describe what was stored, not the lazy plan that produced it. A landing asset counts
-        # its own lines while it reads them; counting again would parse all its JSON again.
-        stored = self.lake.read_table(table)
-        metadata = table_metadata(
-            entry, stored, self.lake.catalog.database, count=not table_spec(table).is_landing
-        )
-        if context.has_asset_partitions:
-            days = context.asset_partition_key_range
-            written = self.lake.read_table(table, partitions=(days.start, days.end))
-            metadata["dagster/partition_row_count"] = MetadataValue.int(written.count())
+            return
+        column = context.definition_metadata.get(PARTITION_COLUMN)
+        days = None
+        if column and context.has_asset_partitions:
+            key_range = context.asset_partition_key_range
+            days = Days(column, key_range.start, key_range.end)
+        snapshot = self.lake.write_table(table, obj, days)
+        written = self.lake.read_table(table)
+        metadata = self._metadata(table, written, snapshot)
+        if days is not None:
+            metadata["dagster/partition_row_count"] = MetadataValue.int(
+                _rows_of(snapshot, days, written)
+            )
         context.add_output_metadata(metadata)
 
     def load_input(self, context: InputContext) -> DataFrame:
         table = context.upstream_output.asset_key.path[-1]
-        if context.has_asset_partitions:
-            days = context.asset_partition_key_range
-            return self.lake.read_table(table, partitions=(days.start, days.end))
+        step = context.step_context
+        run_days = None
+        if step.has_partitions and step.has_partition_key_range:
+            run_days = step.partition_key_range
+        if table_spec(table).is_landing:
+            # Only the files that may hold the run's days (all of them in an all-days run).
+            dated = run_days is not None and table_spec(table).is_dated_landing
+            days = (run_days.start, run_days.end) if dated else None
+            return self.lake.read_landing(table, days=days)
+        column = context.upstream_output.definition_metadata.get(PARTITION_COLUMN)
+        if column and context.has_asset_partitions:
+            key_range = context.asset_partition_key_range
+            return self.lake.read_table(table, Days(column, key_range.start, key_range.end))
         return self.lake.read_table(table)
 
+    def _metadata(self, table: str, written: DataFrame, snapshot: Snapshot) -> dict[str, Any]:
+        """Dagster's standard ``dagster/*`` table metadata, the snapshot, and a PII-masked
+        preview."""
+        columns = [TableColumn(name=f.name, type=f.dataType.simpleString()) for f in written.schema]
+        return {
+            "dagster/row_count": MetadataValue.int(snapshot.total_records),
+            "dagster/column_schema": TableSchema(columns=columns),
+            "dagster/uri": MetadataValue.text(self.lake.location(table)),
+            "dagster/table_name": MetadataValue.text(self.lake.table_name(table)),
+            "snapshot_id": MetadataValue.text(str(snapshot.snapshot_id)),
+            "published": MetadataValue.bool(False),
+            "branch": MetadataValue.text(self.lake.branch),
+            "preview": MetadataValue.md(_markdown(mask_pii(written).limit(PREVIEW_ROWS))),
+        }
 
-def table_metadata(
-    entry: CatalogTable, stored: DataFrame, database: str, count: bool = True
-) -> dict[str, Any]:
-    """Dagster's standard ``dagster/*`` table metadata plus a PII-masked preview."""
-    all_columns = (*entry.columns, *entry.partition_keys)
-    columns = [TableColumn(name=c.name, type=c.type) for c in all_columns]
-    visible = stored.select([c.name for c in all_columns])
-    return {
-        **({"dagster/row_count": MetadataValue.int(stored.count())} if count else {}),
-        "dagster/column_schema": TableSchema(columns=columns),
-        "dagster/uri": MetadataValue.text(entry.location),
-        "dagster/table_name": MetadataValue.text(f"{database}.{entry.name}"),
-        "preview": MetadataValue.md(_markdown(mask_pii(visible).limit(PREVIEW_ROWS))),
-    }
+
+def _rows_of(snapshot: Snapshot, days: Days, written: DataFrame) -> int:
+    """The rows now in ``days``: the commit replaced those days whole, so what it added is what
+    they hold. A summary without per-day counts (over the partition limit) costs a count."""
+    added = snapshot.added_records_per_partition()
+    if added is None:
+        return written.where(days.rows).count()
+    return sum(n for key, n in added.items() if days.first <= key.split("=", 1)[1] <= days.last)
 
 
 def _markdown(df: DataFrame) -> str:

@@ -19,11 +19,19 @@ class TableSpec:
     name: str
     entity: str
     zone: Zone
+    # Whose rows these are: (column of this table, customer key it holds: email or
+    # serialNumber). Erasing a customer deletes their rows by it.
+    owner: tuple[str, str] | None = None
 
     @property
     def is_landing(self) -> bool:
-        """Landing tables are JSON lines written by devices; every other table is Parquet."""
+        """Landing tables are JSON lines written by devices; every other table is Iceberg."""
         return self.zone == "landing"
+
+    @property
+    def is_dated_landing(self) -> bool:
+        """Reading files in day folders: a day's run reads only the files near its days."""
+        return self.is_landing and self.entity != "customer"
 
     @property
     def relative_path(self) -> str:
@@ -40,11 +48,18 @@ TABLES: dict[str, TableSpec] = {
         TableSpec("customer_landing", "customer", "landing"),
         TableSpec("accelerometer_landing", "accelerometer", "landing"),
         TableSpec("step_trainer_landing", "step_trainer", "landing"),
-        TableSpec("customer_trusted", "customer", "trusted"),
-        TableSpec("accelerometer_trusted", "accelerometer", "trusted"),
-        TableSpec("step_trainer_trusted", "step_trainer", "trusted"),
-        TableSpec("customers_curated", "customer", "curated"),
-        TableSpec("machine_learning_curated", "machine_learning", "curated"),
+        TableSpec("customer_trusted", "customer", "trusted", ("email", "email")),
+        TableSpec("accelerometer_trusted", "accelerometer", "trusted", ("user", "email")),
+        TableSpec(
+            "step_trainer_trusted", "step_trainer", "trusted", ("serialNumber", "serialNumber")
+        ),
+        TableSpec("customers_curated", "customer", "curated", ("email", "email")),
+        TableSpec(
+            "machine_learning_curated",
+            "machine_learning",
+            "curated",
+            ("serialNumber", "serialNumber"),
+        ),
         # Landing rows that do not fit their DDL, with the reason and the file they came from.
         TableSpec("customer_quarantine", "customer", "quarantine"),
         TableSpec("accelerometer_quarantine", "accelerometer", "quarantine"),

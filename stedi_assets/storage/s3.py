@@ -1,28 +1,21 @@
-"""Spark on an ``s3://`` lake: the S3A connector's jars and Hadoop options, and boto3 clients.
+"""Spark on an ``s3://`` lake: S3A's Hadoop options (landing JSON), and boto3 clients.
 
-How one Spark session (one JVM per process) serves local and S3 lakes alike:
-
-* Jars must be on the JVM's classpath when it starts, and the session is process-wide
-  (``getOrCreate``). So the Spark config *always* carries the cached S3A jars when they are in
-  the cache (see ``scripts/fetch_s3a_jars.py``), for local lakes too. They are put on the
-  driver's (and executors') class path, not in ``spark.jars``: ``spark.jars`` would ship the
-  ~690 MB SDK bundle to every executor of every application; a class path entry costs nothing.
-* Everything else S3A needs (credentials chain, region, endpoint, path-style) is an ordinary
-  Hadoop option. They are given as ``spark.hadoop.fs.s3a.*`` (which Spark copies into the Hadoop
+* Everything S3A needs (credentials chain, region, endpoint, path-style) is an ordinary Hadoop
+  option. They are given as ``spark.hadoop.fs.s3a.*`` (which Spark copies into the Hadoop
   configuration when it starts the JVM) *and* set again on the running session's Hadoop
   configuration by ``LakeSparkResource``, so an s3:// run works even when a local-lake run in
-  the same process started the session first.
+  the same process started the session first. The jars are in ``storage/jars.py``.
 * Credentials are the JVM's own: the AWS SDK's default chain, which reads environment
   variables as they were when the JVM started (then profiles and instance roles). A process
   that changes ``AWS_*`` variables later (the test suite does, for moto) must do so before
   Spark starts.
 
-Data never passes through the driver or boto3 between S3 and Spark: S3A streams it.
+Data never passes through the driver or boto3 between S3 and Spark: S3A and Iceberg's S3FileIO
+stream it.
 """
 
 import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
@@ -32,58 +25,11 @@ from dagster_aws.s3 import S3Resource
 from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
 
-FETCH_SCRIPT = "scripts/fetch_s3a_jars.py"
-
-# The jars ``scripts/fetch_s3a_jars.py`` caches: hadoop-aws of pyspark 4.3.0's Hadoop (3.5.0)
-# and the dependencies its POM declares that pyspark does not ship. Keep both lists in step.
-S3A_JARS: tuple[str, ...] = (
-    "hadoop-aws-3.5.0.jar",
-    "bundle-2.35.4.jar",
-    "analyticsaccelerator-s3-1.3.1.jar",
-    "wildfly-openssl-2.2.5.Final.jar",
-)
-
 HADOOP_PREFIX = "spark.hadoop."
 
 # The AWS SDK v2's default chain: env, system properties, web identity, ~/.aws profile,
 # container and instance roles. (S3A's own default list has no profile support.)
 DEFAULT_CREDENTIALS_PROVIDER = "software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider"
-
-
-class S3AJarsMissing(FileNotFoundError):
-    """The S3A jars are not in the cache; the message says how to fetch them."""
-
-
-def jar_cache() -> Path:
-    """``$STEDI_JAR_CACHE``, else ``~/.cache/stedi/jars`` (the fetch script's default)."""
-    configured = os.environ.get("STEDI_JAR_CACHE")
-    return Path(configured).expanduser() if configured else Path.home() / ".cache/stedi/jars"
-
-
-def cached_jars() -> list[Path] | None:
-    """The S3A jars' paths if every one is cached, else ``None``."""
-    paths = [jar_cache() / name for name in S3A_JARS]
-    return paths if all(p.is_file() for p in paths) else None
-
-
-def require_jars() -> list[Path]:
-    jars = cached_jars()
-    if jars is None:
-        missing = [name for name in S3A_JARS if not (jar_cache() / name).is_file()]
-        raise S3AJarsMissing(
-            f"the S3A jars Spark needs for an s3:// lake are not in {jar_cache()} "
-            f"(missing: {', '.join(missing)}); run `.venv/bin/python {FETCH_SCRIPT}` "
-            "(part of `make install`) to download them from Maven Central"
-        )
-    return jars
-
-
-def jar_class_path_config(jars: list[Path] | None) -> dict[str, str]:
-    """Class path entries for ``jars`` (nothing when ``None``)."""
-    if not jars:
-        return {}
-    class_path = os.pathsep.join(str(p) for p in jars)
-    return {"spark.driver.extraClassPath": class_path, "spark.executor.extraClassPath": class_path}
 
 
 def endpoint_url() -> str | None:
@@ -117,11 +63,8 @@ def s3a_hadoop_options() -> dict[str, str]:
 
 
 def s3a_spark_config() -> dict[str, str]:
-    """The Spark config an s3:// lake needs; a clear error when the jars are missing."""
-    return {
-        **jar_class_path_config(require_jars()),
-        **{HADOOP_PREFIX + key: value for key, value in s3a_hadoop_options().items()},
-    }
+    """The ``spark.hadoop.*`` options an s3:// lake needs."""
+    return {HADOOP_PREFIX + key: value for key, value in s3a_hadoop_options().items()}
 
 
 def apply_hadoop_options(spark: SparkSession, config: Mapping[str, Any]) -> None:

@@ -1,16 +1,23 @@
-"""Fetch the S3A connector jars Spark needs for an s3:// lake into a local cache.
+"""Fetch the jars Spark needs beyond pyspark's own into a local cache, once.
 
-pyspark 4.3.0 bundles Hadoop 3.5.0's client (hadoop-client-api/-runtime) but not the S3A
-connector. This script downloads ``hadoop-aws`` of exactly that Hadoop version and the
-compile/runtime dependencies its POM declares that pyspark's ``jars/`` folder lacks, from
-Maven Central, into ``${STEDI_JAR_CACHE:-$HOME/.cache/stedi/jars}``.
+- Apache Iceberg's Spark runtime (every table past landing is an Iceberg table), its AWS bundle
+  (S3FileIO and the Glue catalog, with the AWS SDK v2 they need) and the SQLite JDBC driver (the
+  embedded catalog of a local lake).
+- The S3A connector, for reading landing JSON on an s3:// lake: pyspark 4.1.4 bundles Hadoop
+  3.4.2's client but not ``hadoop-aws``. This fetches ``hadoop-aws`` of exactly that Hadoop
+  version and the dependencies its POM declares that neither pyspark nor the Iceberg AWS bundle
+  ships. The AWS SDK classes come from the Iceberg AWS bundle (SDK 2.54.17), so the two S3
+  clients share one SDK; the SDK's transfer manager and Apache HTTP client are the two SDK
+  modules S3A needs that the bundle lacks, fetched at the bundle's SDK version.
+
+Everything lands in ``${STEDI_JAR_CACHE:-$HOME/.cache/stedi/jars}`` (about 135 MB).
 
 Every jar is checked against the SHA-1 Maven Central publishes beside it and written
 atomically (temporary file + rename), so the cache never holds a partial jar. A jar already in
 the cache (with its verified ``.sha1`` beside it) is not downloaded again. Standard library
 only: it runs before anything else is installed (``make install``).
 
-Usage: python scripts/fetch_s3a_jars.py [--verify]
+Usage: python scripts/fetch_jars.py [--verify]
 Environment: STEDI_JAR_CACHE (the cache folder), STEDI_MAVEN_REPO (a Maven Central mirror).
 """
 
@@ -46,17 +53,20 @@ class Artifact:
         )
 
 
-# Versions as hadoop-aws-3.5.0.pom declares them (managed in its parent, hadoop-project-3.5.0.pom:
-# aws-java-sdk-v2.version, amazon-s3-analyticsaccelerator-s3.version, openssl-wildfly.version).
-# Keep in step with stedi_assets/storage/s3.py's S3A_JARS (a test checks that they agree).
+# Keep in step with stedi_assets/storage/jars.py's JARS (a test checks that they agree).
+ICEBERG = "1.12.0"
+AWS_SDK = "2.54.17"  # the AWS SDK v2 inside iceberg-aws-bundle-1.12.0
 ARTIFACTS: tuple[Artifact, ...] = (
-    Artifact("org.apache.hadoop", "hadoop-aws", "3.5.0"),
-    # compile scope: the AWS SDK v2 (a shaded bundle of every service client, ~690 MB).
-    Artifact("software.amazon.awssdk", "bundle", "2.35.4"),
-    # compile scope: the "analytics" input stream; no dependencies of its own.
-    Artifact("software.amazon.s3.analyticsaccelerator", "analyticsaccelerator-s3", "1.3.1"),
-    # runtime scope: OpenSSL bindings for fs.s3a.ssl.channel.mode; not among pyspark's jars.
-    Artifact("org.wildfly.openssl", "wildfly-openssl", "2.2.5.Final"),
+    Artifact("org.apache.iceberg", "iceberg-spark-runtime-4.1_2.13", ICEBERG),
+    Artifact("org.apache.iceberg", "iceberg-aws-bundle", ICEBERG),
+    Artifact("org.xerial", "sqlite-jdbc", "3.54.1.0"),
+    # S3A of pyspark 4.1.4's Hadoop (3.4.2), with what hadoop-aws-3.4.2.pom declares (managed
+    # in hadoop-project-3.4.2.pom) that is not on the class path already.
+    Artifact("org.apache.hadoop", "hadoop-aws", "3.4.2"),
+    Artifact("software.amazon.s3.analyticsaccelerator", "analyticsaccelerator-s3", "1.2.1"),
+    Artifact("org.wildfly.openssl", "wildfly-openssl", "2.1.4.Final"),
+    Artifact("software.amazon.awssdk", "s3-transfer-manager", AWS_SDK),
+    Artifact("software.amazon.awssdk", "apache-client", AWS_SDK),
 )
 
 CHUNK = 1 << 20
@@ -176,13 +186,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     directory = cache_dir()
-    print(f"S3A jars for Spark: cache {directory}")
+    print(f"jars for Spark (Iceberg, S3A): cache {directory}")
     try:
         downloaded = fetch(directory, verify=args.verify)
     except FetchError as error:
-        print(f"fetch_s3a_jars: {error}", file=sys.stderr)
+        print(f"fetch_jars: {error}", file=sys.stderr)
         print(
-            "fetch_s3a_jars: the S3A jars are needed for s3:// lakes and their tests; "
+            "fetch_jars: Spark needs these jars for every lake (Iceberg) and s3:// lakes (S3A); "
             "check the network/proxy to Maven Central and run this script again",
             file=sys.stderr,
         )

@@ -1,0 +1,298 @@
+"""Iceberg tables through Spark: the catalog of a lake, and the few table operations the
+lakehouse needs (create, write a branch, publish a branch, history, rollback, erasure).
+
+The catalog is Iceberg's own: its JDBC catalog on a SQLite file under a local lake, its Glue
+catalog with S3FileIO on an ``s3://`` lake. Each lake gets a Spark catalog of its own name
+(a hash of where it lives), registered on the running session when first used, so one
+process-wide session serves several lakes (the test suite runs many).
+
+Write-audit-publish: a run writes each table to a branch named after the run; the checks read
+the branch; publishing fast-forwards ``main`` to the branch (or, when another run published to
+the table meanwhile, re-applies the branch's rows on the current ``main``), then drops it.
+"""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pyspark.sql import Column, DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from stedi_assets.storage.s3 import aws_region, endpoint_url
+
+# Columns that name or reach a person: no min/max bounds of them in manifests, so erasing a
+# customer's rows (and expiring the snapshots that held them) leaves no copy in metadata.
+IDENTIFIER_COLUMNS = ("email", "user", "serialNumber", "customerName", "phone", "birthDay")
+# How long main's history is kept for rollback; erasure cuts it short (see ``erase_history``).
+SNAPSHOT_RETENTION = timedelta(days=7)
+# What remove_orphan_files may delete: Iceberg refuses files younger than a day (a concurrent
+# writer may not have committed them yet). Files of killed runs go after this deadline.
+ORPHAN_DEADLINE = timedelta(days=1)
+BRANCH_PREFIX = "run_"
+
+TABLE_PROPERTIES: dict[str, str] = {
+    "format-version": "2",  # what Athena engine v3 and Glue 5's Iceberg 1.10 read
+    # Deletes rewrite the data files that held the rows, so expiring snapshots erases them.
+    "write.delete.mode": "copy-on-write",
+    "write.update.mode": "copy-on-write",
+    "write.merge.mode": "copy-on-write",
+    # Per-day record counts in every commit's summary: per-day metadata without a read-back.
+    "write.summary.partition-limit": "10000",
+    "history.expire.max-snapshot-age-ms": str(int(SNAPSHOT_RETENTION.total_seconds() * 1000)),
+    "write.metadata.delete-after-commit.enabled": "true",
+    "write.metadata.previous-versions-max": "10",
+}
+
+
+def table_properties(column_names: Iterable[str]) -> dict[str, str]:
+    """The properties of a table with these columns (Iceberg refuses metrics settings of
+    columns a table does not have)."""
+    return TABLE_PROPERTIES | {
+        f"write.metadata.metrics.column.{c}": "none"
+        for c in column_names
+        if c in IDENTIFIER_COLUMNS
+    }
+
+
+@dataclass(frozen=True)
+class CatalogConfig:
+    """Where a lake's Iceberg catalog is: a SQLite file (local) or Glue (``s3://``)."""
+
+    lake_root: str  # absolute local path or s3:// URI, no trailing slash
+    database: str
+    sqlite_path: str | None = None  # set for a local lake
+
+    @property
+    def is_glue(self) -> bool:
+        return self.sqlite_path is None
+
+    @property
+    def spark_catalog(self) -> str:
+        where = f"{self.lake_root}|{self.sqlite_path}|{self.database}"
+        return "lake_" + hashlib.sha1(where.encode()).hexdigest()[:10]
+
+    def spark_options(self) -> dict[str, str]:
+        prefix = f"spark.sql.catalog.{self.spark_catalog}"
+        options = {"": "org.apache.iceberg.spark.SparkCatalog", ".cache-enabled": "false"}
+        if self.is_glue:
+            options |= {
+                ".catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
+                ".io-impl": "org.apache.iceberg.aws.s3.S3FileIO",
+                ".warehouse": self.lake_root,
+                # Glue's optimistic lock: a commit fails if another changed the table meanwhile.
+                ".glue.skip-archive": "true",
+            }
+            region, endpoint = aws_region(), endpoint_url()
+            if region:
+                options[".client.region"] = region
+            if endpoint:  # S3-compatible stores and moto
+                options |= {
+                    ".glue.endpoint": endpoint,
+                    ".s3.endpoint": endpoint,
+                    ".s3.path-style-access": "true",
+                }
+        else:
+            options |= {
+                ".type": "jdbc",
+                ".jdbc-driver": "org.sqlite.JDBC",
+                ".uri": f"jdbc:sqlite:{self.sqlite_path}",
+                ".warehouse": f"file://{self.lake_root}",
+            }
+        return {prefix + key: value for key, value in options.items()}
+
+    def register(self, spark: SparkSession) -> None:
+        """Makes the catalog usable on the running session (Spark instantiates a catalog on
+        first use, from the session's configuration), with the lake's namespace."""
+        for key, value in self.spark_options().items():
+            spark.conf.set(key, value)
+        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog}.`{self.database}`")
+
+    def identifier(self, table: str) -> str:
+        return f"{self.spark_catalog}.`{self.database}`.`{table}`"
+
+
+def table_exists(spark: SparkSession, config: CatalogConfig, table: str) -> bool:
+    namespace = f"{config.spark_catalog}.`{config.database}`"
+    return bool(spark.sql(f"SHOW TABLES IN {namespace} LIKE '{table}'").take(1))
+
+
+def table_names(spark: SparkSession, config: CatalogConfig) -> list[str]:
+    rows = spark.sql(f"SHOW TABLES IN {config.spark_catalog}.`{config.database}`").collect()
+    return sorted(row.tableName for row in rows)
+
+
+def create_table(
+    spark: SparkSession,
+    config: CatalogConfig,
+    table: str,
+    schema: Any,  # StructType
+    location: str,
+    partition_column: str | None,
+) -> None:
+    """Creates the Iceberg table at ``location`` unless it exists."""
+    columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in schema)
+    properties = ", ".join(f"'{k}'='{v}'" for k, v in table_properties(schema.names).items())
+    partitioned = f"PARTITIONED BY (`{partition_column}`)" if partition_column else ""
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS {config.identifier(table)} ({columns}) USING iceberg "
+        f"{partitioned} LOCATION '{location.rstrip('/')}' TBLPROPERTIES ({properties})"
+    )
+
+
+def refs(spark: SparkSession, config: CatalogConfig, table: str) -> dict[str, int]:
+    """Branch name -> head snapshot id."""
+    rows = spark.sql(f"SELECT name, type, snapshot_id FROM {config.identifier(table)}.refs")
+    return {r.name: int(r.snapshot_id) for r in rows.collect() if r.type == "BRANCH"}
+
+
+def main_snapshot(spark: SparkSession, config: CatalogConfig, table: str) -> int | None:
+    return refs(spark, config, table).get("main")
+
+
+def create_branch(
+    spark: SparkSession, config: CatalogConfig, table: str, branch: str, at: int | None
+) -> None:
+    """Creates ``branch`` at snapshot ``at`` (main's head when the run first touched the
+    table), or empty when the table has no snapshot yet."""
+    as_of = f" AS OF VERSION {at}" if at is not None else ""
+    spark.sql(f"ALTER TABLE {config.identifier(table)} CREATE BRANCH `{branch}`{as_of}")
+
+
+def drop_branch(spark: SparkSession, config: CatalogConfig, table: str, branch: str) -> None:
+    spark.sql(f"ALTER TABLE {config.identifier(table)} DROP BRANCH IF EXISTS `{branch}`")
+
+
+def branch_identifier(config: CatalogConfig, table: str, branch: str) -> str:
+    return f"{config.identifier(table)}.`branch_{branch}`"
+
+
+def write(df: DataFrame, identifier: str, replaced: Column, run_id: str | None) -> None:
+    """Replaces the rows of ``identifier`` (a table or a branch) matching ``replaced`` with
+    ``df``, in one commit whose summary names the run (``stedi history``)."""
+    writer = df.writeTo(identifier)
+    if run_id is not None:
+        writer = writer.option("snapshot-property.stedi.run-id", run_id)
+    writer.overwrite(replaced)
+
+
+def read(
+    spark: SparkSession,
+    config: CatalogConfig,
+    table: str,
+    *,
+    branch: str | None = None,
+    snapshot: int | None = None,
+) -> DataFrame:
+    reader = spark.read
+    if branch is not None:
+        reader = reader.option("branch", branch)
+    elif snapshot is not None:
+        reader = reader.option("snapshot-id", str(snapshot))
+    return reader.table(config.identifier(table))
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    snapshot_id: int
+    committed_at: datetime
+    operation: str
+    summary: Mapping[str, str]
+
+    @property
+    def total_records(self) -> int:
+        return int(self.summary.get("total-records", 0))
+
+    @property
+    def run_id(self) -> str | None:
+        return self.summary.get("stedi.run-id")
+
+    def added_records_per_partition(self) -> dict[str, int] | None:
+        """``{"day=2022-06-18": rows, …}`` of the partitions this commit wrote, when the
+        summary carries per-partition counts (``write.summary.partition-limit``)."""
+        if self.summary.get("partition-summaries-included") != "true":
+            return None
+        counts = {}
+        for key, value in self.summary.items():
+            if key.startswith("partitions."):
+                fields = dict(item.split("=", 1) for item in value.split(","))
+                counts[key.removeprefix("partitions.")] = int(fields.get("added-records", 0))
+        return counts
+
+
+def snapshot(spark: SparkSession, config: CatalogConfig, table: str, snapshot_id: int) -> Snapshot:
+    row = (
+        spark.sql(
+            f"SELECT snapshot_id, committed_at, operation, summary "
+            f"FROM {config.identifier(table)}.snapshots"
+        )
+        .where(F.col("snapshot_id") == snapshot_id)
+        .first()
+    )
+    if row is None:
+        raise LookupError(f"{table} has no snapshot {snapshot_id}")
+    return Snapshot(int(row.snapshot_id), row.committed_at, row.operation, dict(row.summary))
+
+
+def history(spark: SparkSession, config: CatalogConfig, table: str) -> list[Snapshot]:
+    """Main's snapshots, oldest first, with whether each is an ancestor of the current one."""
+    rows = spark.sql(
+        f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary "
+        f"FROM {config.identifier(table)}.snapshots s "
+        f"JOIN {config.identifier(table)}.history h ON s.snapshot_id = h.snapshot_id "
+        f"ORDER BY s.committed_at"
+    ).collect()
+    return [
+        Snapshot(int(r.snapshot_id), r.committed_at, r.operation, dict(r.summary)) for r in rows
+    ]
+
+
+def fast_forward(spark: SparkSession, config: CatalogConfig, table: str, branch: str) -> bool:
+    """Moves main to ``branch``'s head; False when main is no longer its ancestor (another run
+    published meanwhile)."""
+    try:
+        spark.sql(
+            f"CALL {config.spark_catalog}.system.fast_forward("
+            f"table => '{config.database}.{table}', branch => 'main', to => '{branch}')"
+        )
+    except Exception as error:  # IllegalArgumentException through py4j
+        if "is not an ancestor" in str(error):
+            return False
+        raise
+    return True
+
+
+def rollback(spark: SparkSession, config: CatalogConfig, table: str, snapshot_id: int) -> None:
+    spark.sql(
+        f"CALL {config.spark_catalog}.system.rollback_to_snapshot("
+        f"'{config.database}.{table}', {snapshot_id})"
+    )
+
+
+def expire_snapshots(
+    spark: SparkSession, config: CatalogConfig, table: str, older_than: datetime, retain_last: int
+) -> None:
+    """Drops the snapshots older than ``older_than`` (keeping main's last ``retain_last``) and
+    deletes the data and metadata files no remaining snapshot references."""
+    stamp = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    spark.sql(
+        f"CALL {config.spark_catalog}.system.expire_snapshots("
+        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}', "
+        f"retain_last => {retain_last})"
+    )
+
+
+def remove_orphan_files(spark: SparkSession, config: CatalogConfig, table: str) -> None:
+    """Deletes files below the table that no snapshot references and that are older than the
+    orphan deadline (files of killed runs)."""
+    cutoff = datetime.now(UTC) - ORPHAN_DEADLINE
+    stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S")
+    spark.sql(
+        f"CALL {config.spark_catalog}.system.remove_orphan_files("
+        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}')"
+    )
+
+
+def run_branches(branches: Iterable[str]) -> list[str]:
+    return [b for b in branches if b.startswith(BRANCH_PREFIX)]
