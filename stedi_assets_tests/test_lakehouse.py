@@ -174,7 +174,9 @@ def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Pa
     assert spark is not None
     catalog.register(spark)
     assert spark.table(catalog.identifier("customer_trusted")).count() == 0
-    assert not spark.sql(f"SHOW TABLES IN {catalog.spark_catalog}.stedi LIKE 'accelerometer_trusted'").take(1)
+    assert not spark.sql(
+        f"SHOW TABLES IN {catalog.spark_catalog}.stedi LIKE 'accelerometer_trusted'"
+    ).take(1)
 
 
 @pytest.mark.parametrize("table", ["customer_landing", "accelerometer_landing"])

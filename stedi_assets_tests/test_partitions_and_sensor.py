@@ -12,21 +12,26 @@ from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
 from stedi_assets.runner import run_config, run_lakehouse
 from stedi_assets.sensors import landing_sensor
 from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets_tests.conftest import lake_settings
+from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
+from stedi_assets_tests.lake_files import files_holding
 
 DAYS = ("2022-06-18", "2022-06-19", "2022-06-20")  # the simulator's default three days
 
 
-def _day_files(table_folder: Path) -> dict[str, dict[str, int]]:
-    """Per day folder, its Parquet files and their modification times."""
-    return {
-        day.name: {f.name: f.stat().st_mtime_ns for f in day.iterdir()}
-        for day in sorted(table_folder.glob("day=*"))
-    }
+def _day_files(spark: SparkSession, lake: Path, table: str) -> dict[str, set[str]]:
+    """Per day, the data files main's current snapshot holds."""
+    catalog = lake_catalog(lake)
+    files = spark.sql(
+        f"SELECT partition.day AS day, file_path FROM {catalog.identifier(table)}.files"
+    )
+    per_day: dict[str, set[str]] = {}
+    for row in files.collect():
+        per_day.setdefault(row.day, set()).add(row.file_path)
+    return per_day
 
 
-def _rows_per_day(spark: SparkSession, folder: Path) -> dict[str, int]:
-    rows = spark.read.parquet(str(folder)).groupBy("day").count().collect()
+def _rows_per_day(spark: SparkSession, lake: Path, table: str) -> dict[str, int]:
+    rows = published_table(spark, lake, table).groupBy("day").count().collect()
     return {row["day"]: row["count"] for row in rows}
 
 
@@ -35,19 +40,20 @@ def test_rerunning_a_day_replaces_exactly_that_day(
 ) -> None:
     settings = lake_settings(simulated_lake)
     assert run_lakehouse(settings, "privacy").success
-    accel = simulated_lake / "accelerometer" / "trusted"
-    before_files, before_rows = _day_files(accel), _rows_per_day(spark, accel)
-    assert set(before_files) == {f"day={d}" for d in DAYS}
+    accel = "accelerometer_trusted"
+    before_rows = _rows_per_day(spark, simulated_lake, accel)
+    before_files = _day_files(spark, simulated_lake, accel)
+    assert set(before_files) == set(DAYS)
 
     for _ in range(3):  # k re-runs give the same rows as one
         summary = run_lakehouse(settings, "privacy", days=(DAYS[1], DAYS[1]))
         assert summary.success and all(c.passed for c in summary.checks)
 
-    after_files = _day_files(accel)
+    after_files = _day_files(spark, simulated_lake, accel)
     for untouched in (DAYS[0], DAYS[2]):
-        assert after_files[f"day={untouched}"] == before_files[f"day={untouched}"]
-    assert after_files[f"day={DAYS[1]}"] != before_files[f"day={DAYS[1]}"]  # rewritten
-    assert _rows_per_day(spark, accel) == before_rows
+        assert after_files[untouched] == before_files[untouched]
+    assert after_files[DAYS[1]].isdisjoint(before_files[DAYS[1]])  # rewritten
+    assert _rows_per_day(spark, simulated_lake, accel) == before_rows
 
 
 def test_a_day_run_takes_new_landing_data_of_that_day_only(
@@ -55,10 +61,10 @@ def test_a_day_run_takes_new_landing_data_of_that_day_only(
 ) -> None:
     settings = lake_settings(simulated_lake)
     assert run_lakehouse(settings, "privacy").success
-    accel = simulated_lake / "accelerometer" / "trusted"
-    before = _rows_per_day(spark, accel)
+    before = _rows_per_day(spark, simulated_lake, "accelerometer_trusted")
     # A late upload for the middle day: the same readings a little later, a distinct file.
-    trusted_day = spark.read.parquet(str(accel / f"day={DAYS[1]}")).limit(10).collect()
+    trusted = published_table(spark, simulated_lake, "accelerometer_trusted")
+    trusted_day = trusted.where(F.col("day") == DAYS[1]).limit(10).collect()
     late = simulated_lake / "accelerometer" / "landing" / DAYS[1] / "late-upload.json"
     late.write_text(
         "".join(
@@ -68,7 +74,7 @@ def test_a_day_run_takes_new_landing_data_of_that_day_only(
         )
     )
     assert run_lakehouse(settings, "privacy", days=(DAYS[1], DAYS[1])).success
-    after = _rows_per_day(spark, accel)
+    after = _rows_per_day(spark, simulated_lake, "accelerometer_trusted")
     assert after[DAYS[1]] == before[DAYS[1]] + len(trusted_day)
     assert {d: after[d] for d in (DAYS[0], DAYS[2])} == {d: before[d] for d in (DAYS[0], DAYS[2])}
 
@@ -96,8 +102,8 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake
         (simulated_lake / "accelerometer" / "landing" / day / name).write_text("{}\n")
     second, _ = _tick(simulated_lake, first.cursor)
     assert [(r.partition_key, len(r.asset_selection)) for r in second.run_requests] == [
-        (DAYS[0], 3),
-        (DAYS[2], 3),
+        (DAYS[0], 4),  # the three day-partitioned tables and the publish step
+        (DAYS[2], 4),
     ]
     again, _ = _tick(simulated_lake, first.cursor)  # a repeated tick asks for the same runs
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in second.run_requests]
@@ -121,8 +127,8 @@ def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(
     cursor = _tick(simulated_lake, None)[0].cursor
 
     # The curated customer with readings on the most days withdraws consent.
-    accel = spark.read.parquet(str(simulated_lake / "accelerometer" / "trusted"))
-    curated = spark.read.parquet(str(simulated_lake / "customer" / "curated"))
+    accel = published_table(spark, simulated_lake, "accelerometer_trusted")
+    curated = published_table(spark, simulated_lake, "customers_curated")
     busiest = (
         accel.join(curated, accel.user == curated.email)
         .groupBy("email")
@@ -151,15 +157,19 @@ def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(
     assert result.success
     audit = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
     assert audit["no_rows_of_non_consenting_customers"]
-    for folder, column, value in (
-        ("customer/trusted", "email", busiest.email),
-        ("customer/curated", "email", busiest.email),
-        ("accelerometer/trusted", "user", busiest.email),
-        ("step_trainer/trusted", "serialNumber", serial),
-        ("machine_learning/curated", "serialNumber", serial),
+    for name, column, value in (
+        ("customer_trusted", "email", busiest.email),
+        ("customers_curated", "email", busiest.email),
+        ("accelerometer_trusted", "user", busiest.email),
+        ("step_trainer_trusted", "serialNumber", serial),
+        ("machine_learning_curated", "serialNumber", serial),
     ):
-        table = spark.read.parquet(str(simulated_lake / folder))
-        assert table.where(F.col(column) == value).count() == 0, folder
+        table = published_table(spark, simulated_lake, name)
+        assert table.where(F.col(column) == value).count() == 0, name
+    # Erased, not just hidden: no data, manifest, metadata or catalog file outside landing
+    # holds the customer any more (older snapshots expired, their files deleted). The
+    # quarantine tables are raw landing data and hold none of this customer's lines here.
+    assert files_holding(simulated_lake, busiest.email, serial) == []
 
 
 def test_sensor_on_s3_pages_through_more_than_1000_keys(moto_endpoint: str) -> None:

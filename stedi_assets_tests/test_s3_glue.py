@@ -15,17 +15,17 @@ import boto3
 import pytest
 from dagster_aws.athena import AthenaClientResource
 from pyspark.sql import SparkSession
+from stedi_assets.storage.catalog import CatalogColumn, CatalogPartition, CatalogTable
+from stedi_assets.storage.spark_tables import hive_type, spark_uri
 
 from stedi_assets.aws.athena import run_athena_query
 from stedi_assets.aws.clients import AwsClientsResource
 from stedi_assets.runner import RunSummary, run_lakehouse
 from stedi_assets.settings import Settings, build_catalog
 from stedi_assets.storage import s3 as s3_module
-from stedi_assets.storage.catalog import CatalogColumn, CatalogPartition, CatalogTable
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.glue import JSON_SERDE, PARQUET_SERDE, TEXT_INPUT, GlueCatalog
 from stedi_assets.storage.layout import TABLES
-from stedi_assets.storage.spark_tables import hive_type, spark_uri
 from stedi_assets_tests.aws_fixtures import REGION, require_s3a_jars
 from stedi_assets_tests.conftest import reference_data
 from stedi_assets_tests.test_lakehouse import RUBRIC_COUNTS

@@ -189,7 +189,7 @@ def read(
     if branch is not None:
         reader = reader.option("branch", branch)
     elif snapshot is not None:
-        reader = reader.option("snapshot-id", str(snapshot))
+        reader = reader.option("versionAsOf", str(snapshot))
     return reader.table(config.identifier(table))
 
 

@@ -351,7 +351,7 @@ class Lake(ConfigurableResource):
                     f"{now}): this run's results may rest on data that is no longer current, "
                     "so nothing was published; run it again"
                 )
-        withdrawn = self._withdrawn_customers()
+        customers = self._written.get("customer_trusted")
         published = []
         for table in list(self._written):
             written = self._written[table]
@@ -373,6 +373,7 @@ class Lake(ConfigurableResource):
             after = iceberg.main_snapshot(spark, catalog, table)
             assert after is not None
             published.append(Published(table, before, after, how))
+        withdrawn = self._withdrawn_customers(customers.base) if customers else None
         if withdrawn is not None:
             self.erase(withdrawn)
         else:
@@ -380,19 +381,17 @@ class Lake(ConfigurableResource):
                 self.expire_old_snapshots(table)
         return published
 
-    def _withdrawn_customers(self) -> DataFrame | None:
-        """Customers on main's customer_trusted that this run's customer_trusted no longer
-        holds (their consent was withdrawn), as (email, serialNumber); None when none."""
+    def _withdrawn_customers(self, base: int | None) -> DataFrame | None:
+        """Customers main's customer_trusted held at ``base`` that it no longer holds now
+        (their consent was withdrawn), as (email, serialNumber); None when none."""
         table = "customer_trusted"
-        if table not in self._written or self._written[table].base is None:
+        if base is None:
             return None
-        before = self.read_main(table, self._written[table].base).select("email", "serialNumber")
-        after = iceberg.read(self.spark_session, self.catalog, table, branch=self.branch)
-        gone = before.join(after.select("email"), "email", "left_anti").cache()
-        if gone.isEmpty():
-            gone.unpersist()
-            return None
-        return gone
+        now = iceberg.main_snapshot(self.spark_session, self.catalog, table)
+        before = self.read_main(table, base).select("email", "serialNumber")
+        after = self.read_main(table, now).select("email")
+        gone = before.join(after, "email", "left_anti")
+        return gone if gone.take(1) else None
 
     def erase(self, customers: DataFrame) -> None:
         """Erases ``customers`` (email, serialNumber) from every table past landing on main:
@@ -407,7 +406,6 @@ class Lake(ConfigurableResource):
             self.delete_rows(spec.name, column, customers.select(key).distinct())
         for table in names:
             self.erase_history(table)
-        customers.unpersist()
 
     def main_snapshot(self, table: str) -> int | None:
         return iceberg.main_snapshot(self.spark_session, self.catalog, table)
