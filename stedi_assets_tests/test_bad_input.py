@@ -7,7 +7,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.runner import run_lakehouse
-from stedi_assets_tests.conftest import lake_settings
+from stedi_assets_tests.conftest import lake_settings, published_table
 
 
 def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
@@ -15,8 +15,11 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
 ) -> None:
     settings = lake_settings(simulated_lake)
     assert run_lakehouse(settings, "privacy").success
-    trusted = simulated_lake / "accelerometer" / "trusted"
-    known = spark.read.parquet(str(trusted)).orderBy("user", "timestamp").first()
+    known = (
+        published_table(spark, simulated_lake, "accelerometer_trusted")
+        .orderBy("user", "timestamp")
+        .first()
+    )
     day_folder = simulated_lake / "accelerometer" / "landing" / known.day
 
     def reading(offset: int, **changes: object) -> str:
@@ -45,10 +48,11 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
     summary = run_lakehouse(settings, "privacy")
 
     assert summary.success, summary.failures
-    readings = spark.read.parquet(str(trusted)).where(F.col("user") == known.user)
+    trusted = published_table(spark, simulated_lake, "accelerometer_trusted")
+    readings = trusted.where(F.col("user") == known.user)
     offsets = {r.timestamp - known.timestamp for r in readings.where(F.col("x") == 0.5).collect()}
     assert offsets == {1, 2, 7}  # the good lines of mixed.json and the BOM file
-    quarantine = spark.read.parquet(str(simulated_lake / "accelerometer" / "quarantine"))
+    quarantine = published_table(spark, simulated_lake, "accelerometer_quarantine")
     mixed = quarantine.where(F.col("source_file").endswith("/mixed.json"))
     reasons = sorted(r.reason for r in mixed.collect())
     assert len(reasons) == len(bad)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from stedi_assets.cli import main
-from stedi_assets_tests.conftest import REPO
+from stedi_assets_tests.conftest import REPO, published_table
 
 
 def test_simulate_run_and_query_a_small_lake(
@@ -26,27 +26,51 @@ def test_simulate_run_and_query_a_small_lake(
     for table in ("customer_landing", "customers_curated", "machine_learning_curated"):
         assert table in report
     assert "FAILED" not in report and "same_customer_pairing" in report
-    # How long each step took: 8 asset steps and 13 check steps, and their totals.
+    # How long each step took: 12 asset steps (8 tables, 3 quarantines, the publish step) and
+    # 13 check steps, and their totals.
     rows = [line.split() for line in report.splitlines()]
     step_rows = [row for row in rows if len(row) == 3 and row[1] in ("asset", "checks")]
     kinds = [row[1] for row in step_rows]
-    assert kinds.count("asset") == 8 and kinds.count("checks") == 13
+    assert kinds.count("asset") == 12 and kinds.count("checks") == 13
     assert all(float(row[2]) > 0 for row in step_rows)
-    assert "21 steps in " in report
+    assert "25 steps in " in report
 
     sql = (
         "SELECT COUNT(*) AS n FROM machine_learning_curated m "
         "JOIN customers_curated c USING (serialNumber)"
     )
     assert main(["query", "--lake", str(lake), sql]) == 0
-    expected = spark.read.parquet(str(lake / "machine_learning" / "curated")).count()
+    expected = published_table(spark, lake, "machine_learning_curated").count()
     assert expected > 0
     assert f"|{expected}" in capsys.readouterr().out.replace(" ", "")
+
+    # A second run is a second snapshot; rolling back makes the first current again.
+    assert main(["history", "--lake", str(lake), "customers_curated"]) == 0
+    [first] = _snapshots(capsys.readouterr().out)
+    assert main(["run", "--lake", str(lake)]) == 0
+    capsys.readouterr()
+    assert main(["history", "--lake", str(lake), "customers_curated"]) == 0
+    history = _snapshots(capsys.readouterr().out)
+    assert [row[0] for row in history] == [first[0], history[1][0]] and first[0] != history[1][0]
+    assert history[1][1] == "(current)" and history[0][-1] == history[1][-1]  # same rows
+    assert main(["rollback", "--lake", str(lake), "customers_curated", first[0]]) == 0
+    capsys.readouterr()
+    assert main(["history", "--lake", str(lake), "customers_curated"]) == 0
+    assert _snapshots(capsys.readouterr().out)[0][:2] == [first[0], "(current)"]
+    assert main(["rollback", "--lake", str(lake), "customers_curated", "12345"]) == 2
+    assert "no snapshot 12345" in capsys.readouterr().err
+
+
+def _snapshots(history: str) -> list[list[str]]:
+    """The rows of ``stedi history``'s table, without the date and time columns."""
+    lines = history.splitlines()[2:]
+    return [line.split()[2:] for line in lines if line.strip()]
 
 
 def test_run_on_a_lake_without_landing_data_fails_and_names_the_folder(
     spark, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    (tmp_path / "nowhere").mkdir()
     assert main(["run", "--lake", str(tmp_path / "nowhere")]) == 1
     output = capsys.readouterr()
     assert "no landing data for customer_landing" in output.err
@@ -76,12 +100,9 @@ def test_dagster_definitions_validate(tmp_path: Path) -> None:
 
 
 def test_asset_groups_are_landing_trusted_curated() -> None:
-    from stedi_assets.definitions import defs
+    from stedi_assets.definitions import ASSETS
 
-    groups = {
-        key.path[-1]: node.group_name
-        for key, node in ((n.key, n) for n in defs.resolve_asset_graph().asset_nodes)
-    }
+    groups = {key.path[-1]: asset.group_names_by_key[key] for asset in ASSETS for key in asset.keys}
     assert groups == {
         "customer_landing": "landing",
         "accelerometer_landing": "landing",
@@ -91,4 +112,8 @@ def test_asset_groups_are_landing_trusted_curated() -> None:
         "step_trainer_trusted": "trusted",
         "customers_curated": "curated",
         "machine_learning_curated": "curated",
+        "customer_quarantine": "landing",
+        "accelerometer_quarantine": "landing",
+        "step_trainer_quarantine": "landing",
+        "lakehouse_published": "publish",
     }

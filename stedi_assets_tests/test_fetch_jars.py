@@ -1,4 +1,4 @@
-"""scripts/fetch_s3a_jars.py against a Maven-shaped folder (file://), so no network is used."""
+"""scripts/fetch_jars.py against a Maven-shaped folder (file://), so no network is used."""
 
 import hashlib
 import os
@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from stedi_assets.storage import s3 as s3_module
+from stedi_assets.storage import jars as jars_module
 from stedi_assets_tests.conftest import REPO
 
-SCRIPT = REPO / "scripts" / "fetch_s3a_jars.py"
+SCRIPT = REPO / "scripts" / "fetch_jars.py"
 
 
 def _artifacts() -> list[tuple[str, str, str]]:
@@ -27,6 +27,12 @@ def _artifacts() -> list[tuple[str, str, str]]:
         check=True,
     )
     return [tuple(line.split()) for line in listing.stdout.splitlines()]  # type: ignore[misc]
+
+
+def _pyspark_jars() -> Path:
+    import pyspark
+
+    return Path(pyspark.__file__).parent / "jars"
 
 
 def _fake_repository(root: Path, corrupt: str | None = None) -> Path:
@@ -52,8 +58,15 @@ def _fetch(cache: Path, repository: str) -> subprocess.CompletedProcess[str]:
 
 def test_the_script_fetches_the_jars_spark_is_given() -> None:
     names = tuple(f"{name}-{version}.jar" for _, name, version in _artifacts())
-    assert names == s3_module.S3A_JARS
-    assert ("org.apache.hadoop", "hadoop-aws", "3.5.0") in _artifacts()
+    assert names == jars_module.JARS
+    # hadoop-aws must be the Hadoop that pyspark ships; Iceberg's runtime the Spark's.
+    hadoop = sorted(p.name for p in _pyspark_jars().glob("hadoop-client-api-*.jar"))
+    assert hadoop == ["hadoop-client-api-3.4.2.jar"]
+    assert ("org.apache.hadoop", "hadoop-aws", "3.4.2") in _artifacts()
+    import pyspark
+
+    assert pyspark.__version__.startswith("4.1.")
+    assert ("org.apache.iceberg", "iceberg-spark-runtime-4.1_2.13", "1.12.0") in _artifacts()
 
 
 def test_fetches_verifies_and_caches_then_downloads_nothing(tmp_path: Path) -> None:
@@ -62,8 +75,8 @@ def test_fetches_verifies_and_caches_then_downloads_nothing(tmp_path: Path) -> N
 
     first = _fetch(cache, repository)
     assert first.returncode == 0, first.stderr
-    assert f"downloaded {len(s3_module.S3A_JARS)} of" in first.stdout
-    assert sorted(p.name for p in cache.glob("*.jar")) == sorted(s3_module.S3A_JARS)
+    assert f"downloaded {len(jars_module.JARS)} of" in first.stdout
+    assert sorted(p.name for p in cache.glob("*.jar")) == sorted(jars_module.JARS)
     assert not list(cache.glob(".*"))  # no temporary files left behind
 
     second = _fetch(cache, repository)
@@ -78,7 +91,7 @@ def test_a_checksum_mismatch_fails_loudly_and_caches_nothing(tmp_path: Path) -> 
     result = _fetch(cache, repository)
     assert result.returncode != 0
     assert "does not match the published" in result.stderr
-    assert not (cache / "hadoop-aws-3.5.0.jar").exists()
+    assert not (cache / "hadoop-aws-3.4.2.jar").exists()
     assert not list(cache.glob(".*"))
 
 
@@ -86,4 +99,4 @@ def test_an_unreachable_repository_fails_loudly(tmp_path: Path) -> None:
     result = _fetch(tmp_path / "cache", (tmp_path / "no-such-repo").as_uri())
     assert result.returncode != 0
     assert "cannot download" in result.stderr
-    assert "fetch_s3a_jars" in result.stderr
+    assert "fetch_jars" in result.stderr

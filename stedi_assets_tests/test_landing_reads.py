@@ -26,7 +26,7 @@ def test_landing_is_parsed_once_until_a_file_changes_or_the_run_ends(
     landing.mkdir(parents=True)
     upload = landing / "phone.json"
     _write(upload, 1, 2)
-    lake = lakehouse_resources(lake_settings(tmp_path), exclusive=False)["lake"]
+    lake = lakehouse_resources(lake_settings(tmp_path), writes=False)["lake"]
     with build_resources({"lake": lake}) as resources:
         first = resources.lake.read_landing("accelerometer_landing")
         assert first.count() == 2
