@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from stedi_assets.storage.s3 import aws_region, endpoint_url
 
@@ -141,14 +140,36 @@ def create_table(
     )
 
 
+def _java_table(spark: SparkSession, config: CatalogConfig, table: str) -> Any:
+    """Iceberg's Java ``Table``: metadata (refs, snapshots) without a Spark job."""
+    jvm = spark.sparkContext._jvm
+    name = f"{config.spark_catalog}.{config.database}.{table}"
+    return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
+
+
 def refs(spark: SparkSession, config: CatalogConfig, table: str) -> dict[str, int]:
     """Branch name -> head snapshot id."""
-    rows = spark.sql(f"SELECT name, type, snapshot_id FROM {config.identifier(table)}.refs")
-    return {r.name: int(r.snapshot_id) for r in rows.collect() if r.type == "BRANCH"}
+    found = _java_table(spark, config, table).refs()
+    return {
+        str(name): int(ref.snapshotId())
+        for name, ref in ((n, found.get(n)) for n in found.keySet().toArray())
+        if ref.isBranch()
+    }
 
 
 def main_snapshot(spark: SparkSession, config: CatalogConfig, table: str) -> int | None:
-    return refs(spark, config, table).get("main")
+    current = _java_table(spark, config, table).currentSnapshot()
+    return None if current is None else int(current.snapshotId())
+
+
+def _snapshot_of(java_snapshot: Any) -> "Snapshot":
+    summary = java_snapshot.summary()
+    return Snapshot(
+        snapshot_id=int(java_snapshot.snapshotId()),
+        committed_at=datetime.fromtimestamp(java_snapshot.timestampMillis() / 1000, UTC),
+        operation=str(java_snapshot.operation()),
+        summary={str(k): str(summary.get(k)) for k in summary.keySet().toArray()},
+    )
 
 
 def create_branch(
@@ -222,30 +243,25 @@ class Snapshot:
 
 
 def snapshot(spark: SparkSession, config: CatalogConfig, table: str, snapshot_id: int) -> Snapshot:
-    row = (
-        spark.sql(
-            f"SELECT snapshot_id, committed_at, operation, summary "
-            f"FROM {config.identifier(table)}.snapshots"
-        )
-        .where(F.col("snapshot_id") == snapshot_id)
-        .first()
-    )
-    if row is None:
+    found = _java_table(spark, config, table).snapshot(snapshot_id)
+    if found is None:
         raise LookupError(f"{table} has no snapshot {snapshot_id}")
-    return Snapshot(int(row.snapshot_id), row.committed_at, row.operation, dict(row.summary))
+    return _snapshot_of(found)
 
 
 def history(spark: SparkSession, config: CatalogConfig, table: str) -> list[Snapshot]:
-    """Main's snapshots, oldest first, with whether each is an ancestor of the current one."""
-    rows = spark.sql(
-        f"SELECT s.snapshot_id, s.committed_at, s.operation, s.summary "
-        f"FROM {config.identifier(table)}.snapshots s "
-        f"JOIN {config.identifier(table)}.history h ON s.snapshot_id = h.snapshot_id "
-        f"ORDER BY s.committed_at"
-    ).collect()
-    return [
-        Snapshot(int(r.snapshot_id), r.committed_at, r.operation, dict(r.summary)) for r in rows
-    ]
+    """Main's snapshots, oldest first: the ones main has pointed at (rollback points)."""
+    java_table = _java_table(spark, config, table)
+    entries = java_table.history().toArray()
+    found = (java_table.snapshot(entry.snapshotId()) for entry in entries)
+    return [_snapshot_of(s) for s in found if s is not None]
+
+
+def oldest_snapshot_time(spark: SparkSession, config: CatalogConfig, table: str) -> datetime | None:
+    snapshots = list(_java_table(spark, config, table).snapshots())
+    if not snapshots:
+        return None
+    return datetime.fromtimestamp(min(s.timestampMillis() for s in snapshots) / 1000, UTC)
 
 
 def fast_forward(spark: SparkSession, config: CatalogConfig, table: str, branch: str) -> bool:

@@ -33,6 +33,7 @@ from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.glue import GlueLandingTables
 from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
 from stedi_assets.storage.layout import TABLES, TableSpec, table_spec
+from stedi_assets.storage.pause import BEFORE_PUBLISH, pause_point
 
 # A run whose branch is older than this, and whose liveness cannot be asked, is abandoned.
 ABANDONED_AFTER = timedelta(days=1)
@@ -340,6 +341,7 @@ class Lake(ConfigurableResource):
         read from main is unchanged, the run's rows are still right, so they are re-applied on
         the current main (its days, or the whole table); otherwise nothing is published and
         ``PublishConflict`` says which table changed."""
+        pause_point(BEFORE_PUBLISH)
         spark, catalog = self.spark_session, self.catalog
         for table, pinned in self._pinned.items():
             if table in self._written:
@@ -436,9 +438,13 @@ class Lake(ConfigurableResource):
         iceberg.remove_orphan_files(spark, catalog, table)
 
     def expire_old_snapshots(self, table: str) -> None:
-        """Routine retention: snapshots older than ``iceberg.SNAPSHOT_RETENTION`` go."""
+        """Routine retention: snapshots older than ``iceberg.SNAPSHOT_RETENTION`` go (the
+        procedure runs only when there is such a snapshot: it costs a Spark job)."""
+        spark, catalog = self.spark_session, self.catalog
         cutoff = datetime.now(UTC) - iceberg.SNAPSHOT_RETENTION
-        iceberg.expire_snapshots(self.spark_session, self.catalog, table, cutoff, retain_last=1)
+        oldest = iceberg.oldest_snapshot_time(spark, catalog, table)
+        if oldest is not None and oldest < cutoff:
+            iceberg.expire_snapshots(spark, catalog, table, cutoff, retain_last=1)
 
     def tables(self) -> list[str]:
         return iceberg.table_names(self.spark_session, self.catalog)
