@@ -1,11 +1,14 @@
-"""The lakehouse on an s3:// lake with the Glue catalog, against moto's server over HTTP.
-
-Spark reads and writes the lake through S3A (the cached jars); Glue, S3 and Athena calls go to
-the session's moto server (see ``aws_fixtures``). The whole graph runs twice on the reference
-landing data: the rubric counts, Glue's tables against the Parquet written, and a re-run that
-leaves the catalog alone.
+"""The lakehouse on an s3:// lake, against moto's server over HTTP: Iceberg tables in Glue
+(Iceberg's Glue catalog, S3FileIO), landing JSON read through S3A and registered in Glue from
+its DDL. The whole graph runs twice on the reference landing data; a third run is killed
+between write and publish.
 """
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,27 +18,34 @@ import boto3
 import pytest
 from dagster_aws.athena import AthenaClientResource
 from pyspark.sql import SparkSession
-from stedi_assets.storage.catalog import CatalogColumn, CatalogPartition, CatalogTable
-from stedi_assets.storage.spark_tables import hive_type, spark_uri
 
 from stedi_assets.aws.athena import run_athena_query
-from stedi_assets.aws.clients import AwsClientsResource
 from stedi_assets.runner import RunSummary, run_lakehouse
-from stedi_assets.settings import Settings, build_catalog
+from stedi_assets.settings import Settings
+from stedi_assets.storage import iceberg
 from stedi_assets.storage import s3 as s3_module
 from stedi_assets.storage.ddl import landing_ddl
-from stedi_assets.storage.glue import JSON_SERDE, PARQUET_SERDE, TEXT_INPUT, GlueCatalog
+from stedi_assets.storage.glue import JSON_SERDE, TEXT_INPUT
+from stedi_assets.storage.jars import JARS
 from stedi_assets.storage.layout import TABLES
+from stedi_assets.storage.pause import BEFORE_PUBLISH
 from stedi_assets_tests.aws_fixtures import REGION, require_s3a_jars
 from stedi_assets_tests.conftest import reference_data
 from stedi_assets_tests.test_lakehouse import RUBRIC_COUNTS
 
 BUCKET = "stedi-lake-test"
 LAKE = f"s3://{BUCKET}/lake"
+ICEBERG_TABLES = [name for name, spec in TABLES.items() if not spec.is_landing]
 
 
 def s3_settings(lake: str = LAKE, database: str = "stedi") -> Settings:
     return Settings(lake=lake, spark_master="local[2]", shuffle_partitions=2, database=database)
+
+
+def s3_catalog(spark: SparkSession) -> iceberg.CatalogConfig:
+    catalog = iceberg.CatalogConfig(LAKE, "stedi")
+    catalog.register(spark)
+    return catalog
 
 
 def upload_reference_landing(bucket: str, prefix: str) -> int:
@@ -54,243 +64,125 @@ class S3Runs:
     second: RunSummary
     catalog_before_rerun: list[dict[str, Any]]
     catalog_after_rerun: list[dict[str, Any]]
-    partitions_before_rerun: dict[str, list[dict[str, Any]]]
-    partitions_after_rerun: dict[str, list[dict[str, Any]]]
-    first_seconds: float
-    second_seconds: float
 
 
 @pytest.fixture(scope="module")
 def s3_runs(spark: SparkSession, moto_endpoint: str) -> Iterator[S3Runs]:
     """The whole graph twice on the reference data in S3 (one upload, two runs)."""
-    import time
-
     require_s3a_jars()
     boto3.client("s3").create_bucket(Bucket=BUCKET)
     assert upload_reference_landing(BUCKET, "lake") == 13
     glue = boto3.client("glue")
-
-    started = time.monotonic()
     first = run_lakehouse(s3_settings(), "udacity")
-    first_seconds = time.monotonic() - started
     assert first.success, first.failures
     before = glue.get_tables(DatabaseName="stedi")["TableList"]
-    partitions_before = _partitions(glue, before)
-
-    started = time.monotonic()
     second = run_lakehouse(s3_settings(), "udacity")
-    second_seconds = time.monotonic() - started
     after = glue.get_tables(DatabaseName="stedi")["TableList"]
-    yield S3Runs(
-        first,
-        second,
-        before,
-        after,
-        partitions_before,
-        _partitions(glue, after),
-        first_seconds,
-        second_seconds,
-    )
+    yield S3Runs(first, second, before, after)
 
 
-def _partitions(glue: Any, tables: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-    """Every partitioned table's partitions, as Glue returns them."""
-    return {
-        t["Name"]: glue.get_partitions(DatabaseName="stedi", TableName=t["Name"])["Partitions"]
-        for t in tables
-        if t.get("PartitionKeys")
-    }
-
-
-def test_the_whole_graph_on_s3_gives_the_rubric_counts(s3_runs: S3Runs) -> None:
+def test_the_whole_graph_on_s3_gives_the_rubric_counts(
+    spark: SparkSession, s3_runs: S3Runs
+) -> None:
     assert s3_runs.first.row_counts == RUBRIC_COUNTS
     assert s3_runs.second.success, s3_runs.second.failures
     assert s3_runs.second.row_counts == RUBRIC_COUNTS
-    print(f"s3 runs: {s3_runs.first_seconds:.1f}s, re-run {s3_runs.second_seconds:.1f}s")
+    catalog = s3_catalog(spark)
+    assert spark.table(catalog.identifier("customer_trusted")).count() == 482
 
 
-def test_spark_wrote_the_parquet_to_s3_through_s3a(spark: SparkSession, s3_runs: S3Runs) -> None:
-    listed = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="lake/customer/trusted/")
-    keys = [o["Key"] for o in listed.get("Contents", [])]
-    assert any(k.endswith(".parquet") for k in keys), keys
-    # No data is left in staging once every table is swapped into place (S3A may keep empty
-    # directory markers, keys ending in "/").
-    staging = boto3.client("s3").list_objects_v2(Bucket=BUCKET, Prefix="lake/_staging/")
-    assert [o["Key"] for o in staging.get("Contents", []) if not o["Key"].endswith("/")] == []
-    assert spark.read.parquet(f"s3a://{BUCKET}/lake/customer/trusted/").count() == 482
-
-
-def test_glue_holds_all_eight_tables_like_the_parquet_written(
-    spark: SparkSession, s3_runs: S3Runs
+def test_every_table_is_an_iceberg_table_in_glue_at_its_layout_location(
+    s3_runs: S3Runs,
 ) -> None:
     tables = {t["Name"]: t for t in s3_runs.catalog_after_rerun}
-    assert set(RUBRIC_COUNTS) <= set(tables)
-    for name in RUBRIC_COUNTS:
-        spec, table = TABLES[name], tables[name]
-        sd = table["StorageDescriptor"]
-        assert sd["Location"] == spec.location(LAKE), name
-        assert table["TableType"] == "EXTERNAL_TABLE"
-        columns = [(c["Name"], c["Type"]) for c in sd["Columns"]]
-        keys = [(c["Name"], c["Type"]) for c in table.get("PartitionKeys", [])]
-        if spec.is_landing:
-            ddl = landing_ddl(name)
-            assert columns == [(c.name, c.hive_type) for c in ddl.columns], name
-            assert keys == []
-            assert sd["SerdeInfo"]["SerializationLibrary"] == JSON_SERDE
-            assert sd["SerdeInfo"]["Parameters"] == {
-                "ignore.malformed.json": "FALSE",
-                "case.insensitive": "FALSE",
-            }
-            assert sd["InputFormat"] == TEXT_INPUT
-            assert table["Parameters"]["classification"] == "json"
+    s3 = boto3.client("s3")
+    for name in ICEBERG_TABLES:
+        table = tables[name]
+        assert table["Parameters"]["table_type"] == "ICEBERG", name
+        location = TABLES[name].location(LAKE).rstrip("/")
+        assert table["StorageDescriptor"]["Location"] == location, name
+        metadata = table["Parameters"]["metadata_location"]
+        assert metadata.startswith(f"{location}/metadata/") and metadata.endswith(".metadata.json")
+        prefix = location.removeprefix(f"s3://{BUCKET}/")
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix)["Contents"]]
+        if TABLES[name].zone != "quarantine":  # the reference data has no bad line
+            assert any(k.endswith(".parquet") and "/data/" in k for k in keys), name
+
+
+def test_landing_tables_are_json_tables_in_glue_from_their_ddl(s3_runs: S3Runs) -> None:
+    tables = {t["Name"]: t for t in s3_runs.catalog_after_rerun}
+    for name, spec in TABLES.items():
+        if not spec.is_landing:
             continue
-        # The columns (then the partition keys, which Spark reads from the folder names) are
-        # the Parquet's own schema, read back from S3.
-        written = spark.read.parquet(spark_uri(sd["Location"]))
-        assert columns + keys == [
-            (f.name, hive_type(f.dataType.simpleString())) for f in written.schema
-        ], name
-        assert sd["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE
-        assert sd["InputFormat"].endswith("MapredParquetInputFormat")
-        assert table["Parameters"]["classification"] == "parquet"
-        if keys:  # every partition written is registered, at its folder
-            key = keys[0][0]
-            partitions = s3_runs.partitions_after_rerun[name]
-            days = {row[0] for row in written.select(key).distinct().collect()}
-            assert {p["Values"][0] for p in partitions} == days, name
-            for partition in partitions:
-                location = partition["StorageDescriptor"]["Location"]
-                assert location == f"{sd['Location']}{key}={partition['Values'][0]}/"
+        table, ddl = tables[name], landing_ddl(name)
+        sd = table["StorageDescriptor"]
+        assert sd["Location"] == spec.location(LAKE)
+        assert table["TableType"] == "EXTERNAL_TABLE"
+        assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == [
+            (c.name, c.hive_type) for c in ddl.columns
+        ]
+        assert sd["SerdeInfo"]["SerializationLibrary"] == JSON_SERDE
+        assert sd["SerdeInfo"]["Parameters"] == {
+            "ignore.malformed.json": "FALSE",
+            "case.insensitive": "FALSE",
+        }
+        assert sd["InputFormat"] == TEXT_INPUT
+        assert table["Parameters"]["classification"] == "json"
 
 
-def test_a_rerun_leaves_the_catalog_unchanged(s3_runs: S3Runs) -> None:
-    def identity(tables: list[dict[str, Any]]) -> dict[str, Any]:
-        return {t["Name"]: t for t in tables}
-
-    before, after = identity(s3_runs.catalog_before_rerun), identity(s3_runs.catalog_after_rerun)
-    assert before == after  # every field, VersionId and UpdateTime included
-    assert {t["VersionId"] for t in after.values()} == {"1"}
-    assert s3_runs.partitions_before_rerun == s3_runs.partitions_after_rerun
-
-
-def test_the_catalog_reads_glue_back_as_catalog_tables(s3_runs: S3Runs) -> None:
-    catalog = build_catalog(s3_settings())
-    assert isinstance(catalog, GlueCatalog)
-    listed = [t.name for t in catalog.list_tables()]
-    assert listed == sorted(listed) and set(RUBRIC_COUNTS) <= set(listed)
-    trusted = catalog.require_table("customer_trusted")
-    assert (trusted.format, trusted.location) == ("parquet", f"{LAKE}/customer/trusted/")
-    landing = catalog.require_table("step_trainer_landing")
-    assert landing.format == "json"
-    assert [c.name for c in landing.columns] == [
-        "sensorReadingTime",
-        "serialNumber",
-        "distanceFromObject",
-    ]
-    assert catalog.get_table("nope") is None
+def test_a_rerun_leaves_landing_tables_alone_and_commits_a_snapshot_per_table(
+    s3_runs: S3Runs,
+) -> None:
+    before = {t["Name"]: t for t in s3_runs.catalog_before_rerun}
+    after = {t["Name"]: t for t in s3_runs.catalog_after_rerun}
+    for name, spec in TABLES.items():
+        if spec.is_landing:
+            assert before[name] == after[name]  # VersionId and UpdateTime included
+        else:
+            old, new = (t[name]["Parameters"]["metadata_location"] for t in (before, after))
+            assert old != new, name  # the rerun published a new snapshot
 
 
-def _table(name: str, columns: tuple[CatalogColumn, ...], **kwargs: Any) -> CatalogTable:
-    return CatalogTable(
-        name=name,
-        location=f"s3://{BUCKET}/unit/{name}/",
-        format="parquet",
-        columns=columns,
-        **kwargs,
+def test_a_run_killed_between_write_and_publish_leaves_s3_at_the_previous_snapshot(
+    spark: SparkSession, s3_runs: S3Runs, tmp_path: Path
+) -> None:
+    catalog = s3_catalog(spark)
+    before = {t: iceberg.main_snapshot(spark, catalog, t) for t in ICEBERG_TABLES}
+    pause = tmp_path / "pause"
+    pause.mkdir()
+    env = {
+        **os.environ,
+        "STEDI_SPARK_MASTER": "local[2]",
+        "STEDI_SHUFFLE_PARTITIONS": "2",
+        "STEDI_PAUSE_AT": f"{BEFORE_PUBLISH}:{pause}",
+    }
+    run = subprocess.Popen(
+        [sys.executable, "-m", "stedi_assets.cli", "run", "--lake", LAKE, "--profile", "udacity"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
+    deadline = time.monotonic() + 300
+    while not (pause / f"{BEFORE_PUBLISH}.reached").exists():
+        assert run.poll() is None, run.stdout.read() if run.stdout else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    branches = iceberg.run_branches(iceberg.refs(spark, catalog, "customer_trusted"))
+    assert branches  # written and audited on its branch
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait(timeout=60)
 
-
-def test_a_schema_change_updates_the_table_and_nothing_else_does(moto_endpoint: str) -> None:
-    catalog = GlueCatalog(database="stedi_schema_change", aws=AwsClientsResource())
-    glue = boto3.client("glue")
-    v1 = _table("readings", (CatalogColumn("id", "bigint"),))
-
-    assert catalog.upsert_table(v1)  # creates the database too
-    assert glue.get_database(Name="stedi_schema_change")["Database"]["Name"]
-    assert not catalog.upsert_table(v1)
-    assert (
-        glue.get_table(DatabaseName="stedi_schema_change", Name="readings")["Table"]["VersionId"]
-        == "1"
-    )
-
-    v2 = _table("readings", (CatalogColumn("id", "bigint"), CatalogColumn("x", "double")))
-    assert catalog.upsert_table(v2)
-    stored = glue.get_table(DatabaseName="stedi_schema_change", Name="readings")["Table"]
-    assert stored["VersionId"] == "2"
-    assert [c["Name"] for c in stored["StorageDescriptor"]["Columns"]] == ["id", "x"]
-    assert catalog.get_table("readings") == v2
-    assert not catalog.upsert_table(v2)
-
-
-class RecordingClient:
-    """Wraps a boto3 client and records the calls the partition code makes."""
-
-    def __init__(self, client: Any) -> None:
-        self._client = client
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        attribute = getattr(self._client, name)
-        if not callable(attribute) or name.startswith("get_paginator"):
-            return attribute
-
-        def record(**kwargs: Any) -> Any:
-            self.calls.append((name, kwargs))
-            return attribute(**kwargs)
-
-        return record
-
-    def batches(self, operation: str, key: str) -> list[int]:
-        return [len(kwargs[key]) for name, kwargs in self.calls if name == operation]
-
-
-def test_partitions_are_registered_in_batches_of_at_most_100(moto_endpoint: str) -> None:
-    catalog = GlueCatalog(database="stedi_partitions", aws=AwsClientsResource())
-    day = CatalogColumn("day", "string")
-    table = _table("daily", (CatalogColumn("id", "bigint"),), partition_keys=(day,))
-    catalog.upsert_table(table)
-    recorder = RecordingClient(catalog.client)
-    catalog._client = recorder  # moto accepts any batch size; AWS does not
-
-    partitions = [
-        CatalogPartition((f"2022-06-{n:03d}",), f"{table.location}day=2022-06-{n:03d}/")
-        for n in range(250)
-    ]
-    assert catalog.upsert_partitions("daily", partitions) == 250
-    assert recorder.batches("batch_create_partition", "PartitionInputList") == [100, 100, 50]
-    assert catalog.list_partitions("daily") == sorted(partitions, key=lambda p: p.values)
-    stored = boto3.client("glue").get_partitions(DatabaseName="stedi_partitions", TableName="daily")
-    first = stored["Partitions"][0]["StorageDescriptor"]
-    assert first["SerdeInfo"]["SerializationLibrary"] == PARQUET_SERDE  # stored like its table
-
-    # Nothing new: no write at all. Some moved: only those are updated, in batches too.
-    recorder.calls.clear()
-    assert catalog.upsert_partitions("daily", partitions) == 0
-    assert [name for name, _ in recorder.calls if name.startswith("batch")] == []
-    moved = [CatalogPartition(p.values, p.location + "v2/") for p in partitions[:130]]
-    assert catalog.upsert_partitions("daily", moved + partitions[130:]) == 130
-    assert recorder.batches("batch_update_partition", "Entries") == [100, 30]
-    assert recorder.batches("batch_create_partition", "PartitionInputList") == []
-    assert catalog.list_partitions("daily")[0].location.endswith("v2/")
-
-    # A schema change reaches the partitions too (each is stored with its table's columns).
-    wider = _table(
-        "daily",
-        (CatalogColumn("id", "bigint"), CatalogColumn("x", "double")),
-        partition_keys=(day,),
-    )
-    assert catalog.upsert_table(wider)
-    recorder.calls.clear()
-    assert catalog.upsert_partitions("daily", moved + partitions[130:]) == 250
-    assert recorder.batches("batch_update_partition", "Entries") == [100, 100, 50]
-    assert catalog.upsert_partitions("daily", moved + partitions[130:]) == 0
+    assert {t: iceberg.main_snapshot(spark, catalog, t) for t in ICEBERG_TABLES} == before
+    assert spark.table(catalog.identifier("customer_trusted")).count() == 482
 
 
 def test_the_spark_config_of_an_s3_lake(moto_endpoint: str) -> None:
     require_s3a_jars()
     config = s3_settings().spark_config()
     class_path = config["spark.driver.extraClassPath"].split(":")
-    assert [Path(p).name for p in class_path] == list(s3_module.S3A_JARS)
+    assert [Path(p).name for p in class_path] == list(JARS)
     assert config["spark.hadoop.fs.s3a.endpoint"] == moto_endpoint
     assert config["spark.hadoop.fs.s3a.path.style.access"] == "true"
     assert config["spark.hadoop.fs.s3a.connection.ssl.enabled"] == "false"
@@ -302,14 +194,13 @@ def test_the_spark_config_of_an_s3_lake(moto_endpoint: str) -> None:
     assert not any(key.startswith("spark.hadoop.fs.s3a") for key in local)
 
 
-def test_an_s3_lake_without_the_jars_names_the_fetch_script(
+def test_a_lake_without_the_jars_names_the_fetch_script(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("STEDI_JAR_CACHE", str(tmp_path / "empty"))
-    with pytest.raises(FileNotFoundError, match=r"scripts/fetch_s3a_jars\.py"):
-        s3_settings().spark_config()
-    # A local lake does not need them.
-    assert "spark.driver.extraClassPath" not in Settings(lake="lake").spark_config()
+    for settings in (s3_settings(), Settings(lake="lake")):  # Iceberg's jars: every lake
+        with pytest.raises(FileNotFoundError, match=r"scripts/fetch_jars\.py"):
+            settings.spark_config()
 
 
 def test_athena_queries_go_to_the_database_and_the_lake(moto_endpoint: str) -> None:
