@@ -138,7 +138,13 @@ def _conformance_check(landing: AssetsDefinition) -> AssetChecksDefinition:
         rejected = lake.read_table(quarantine)
         per_file = rejected.groupBy("source_file").count().orderBy(F.desc("count")).limit(10)
         files = ", ".join(f"{row.source_file} ({row['count']})" for row in per_file.collect())
-        return rule_check(rejected.count(), enforced=False, files=files or "none")
+        return rule_check(
+            rejected.count(),
+            enforced=False,
+            what=f"lines of {table} that do not fit sql/{table}.sql or lack a required field, "
+            f"in {quarantine} (files: {files})",
+            files=files or "none",
+        )
 
     return _check
 
