@@ -139,6 +139,7 @@ def _tables(spark: SparkSession) -> dict[str, DataFrame]:
 @pytest.mark.parametrize(
     ("table", "check"),
     [("customer_trusted", trusted_consent_present), ("customers_curated", curated_consent_present)],
+    ids=["customer_trusted", "customers_curated"],
 )
 def test_consent_present_fails_on_a_customer_without_research_consent(
     spark: SparkSession, table: str, check: Any
@@ -157,6 +158,7 @@ def test_consent_present_fails_on_a_customer_without_research_consent(
         ("customer_trusted", trusted_one_row_per_email),
         ("customers_curated", curated_one_row_per_email),
     ],
+    ids=["customer_trusted", "customers_curated"],
 )
 def test_one_row_per_email_fails_on_a_repeated_email(
     spark: SparkSession, table: str, check: Any
