@@ -7,6 +7,7 @@ so a check whose body reports 0 violations whatever the data fails these tests. 
 """
 
 import datetime
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -99,12 +100,23 @@ def _landing(spark: SparkSession) -> DataFrame:
     )
 
 
-def _trusted(spark: SparkSession) -> DataFrame:
-    return build_customer_trusted(_landing(spark))
-
-
 def _tables(spark: SparkSession) -> dict[str, DataFrame]:
-    """Every table past landing, built by the rules from consistent landing data."""
+    """Every table past landing, built by the rules from consistent landing data (a new dict
+    each time: tests replace tables in it)."""
+    return dict(_built_tables(spark))
+
+
+@functools.cache
+def _built_tables(spark: SparkSession) -> dict[str, DataFrame]:
+    """Built once per session and kept as plain local rows: a check on them runs one small
+    Spark job, not the whole chain of rules again."""
+    return {
+        name: spark.createDataFrame(df.collect(), df.schema)
+        for name, df in _rule_tables(spark).items()
+    }
+
+
+def _rule_tables(spark: SparkSession) -> dict[str, DataFrame]:
     landing = _landing(spark)
     trusted = build_customer_trusted(landing)
     accel = build_accelerometer_trusted(
