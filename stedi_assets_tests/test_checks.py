@@ -8,7 +8,7 @@ so a check whose body reports 0 violations whatever the data fails these tests. 
 
 import datetime
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,14 @@ IDENTIFIER_COLUMNS = ("customerName", "email", "user", "phone", "birthDay")
 GARBLED = '{"email": "garbled'
 
 PRIVACY, UDACITY = Rules(profile="privacy"), Rules(profile="udacity")
+# Every table past landing.
+AUDITED = (
+    "customer_trusted",
+    "customers_curated",
+    "accelerometer_trusted",
+    "step_trainer_trusted",
+    "machine_learning_curated",
+)
 
 
 def _violations(result: AssetCheckResult) -> int:
@@ -100,20 +108,40 @@ def _landing(spark: SparkSession) -> DataFrame:
     )
 
 
-def _tables(spark: SparkSession) -> dict[str, DataFrame]:
-    """Every table past landing, built by the rules from consistent landing data (a new dict
-    each time: tests replace tables in it)."""
-    return dict(_built_tables(spark))
+class _Tables(MutableMapping[str, DataFrame]):
+    """Every table past landing, as the rules build them from consistent landing data; a test
+    may replace tables in its own copy. Each table is built on first use and kept, once per
+    session, as plain local rows: a check on it runs one small Spark job, not the chain of rules
+    again, and a test that needs one table never computes the others."""
+
+    def __init__(self, spark: SparkSession) -> None:
+        self.spark = spark
+        self.replaced: dict[str, DataFrame] = {}
+
+    def __getitem__(self, name: str) -> DataFrame:
+        return self.replaced[name] if name in self.replaced else _built_table(self.spark, name)
+
+    def __setitem__(self, name: str, df: DataFrame) -> None:
+        self.replaced[name] = df
+
+    def __delitem__(self, name: str) -> None:
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(AUDITED)
+
+    def __len__(self) -> int:
+        return len(AUDITED)
+
+
+def _tables(spark: SparkSession) -> _Tables:
+    return _Tables(spark)
 
 
 @functools.cache
-def _built_tables(spark: SparkSession) -> dict[str, DataFrame]:
-    """Built once per session and kept as plain local rows: a check on them runs one small
-    Spark job, not the whole chain of rules again."""
-    return {
-        name: spark.createDataFrame(df.collect(), df.schema)
-        for name, df in _rule_tables(spark).items()
-    }
+def _built_table(spark: SparkSession, name: str) -> DataFrame:
+    df = _rule_tables(spark)[name]
+    return spark.createDataFrame(df.collect(), df.schema)
 
 
 def _rule_tables(spark: SparkSession) -> dict[str, DataFrame]:
@@ -361,15 +389,6 @@ class _Lake:
 def _audit(tables: dict[str, DataFrame]) -> tuple[AssetCheckResult, _Lake]:
     lake = _Lake(tables)
     return no_rows_of_non_consenting_customers(lake=lake), lake
-
-
-AUDITED = (
-    "customer_trusted",
-    "customers_curated",
-    "accelerometer_trusted",
-    "step_trainer_trusted",
-    "machine_learning_curated",
-)
 
 
 def test_consent_audit_passes_on_consistent_tables_and_reads_every_table(
