@@ -14,6 +14,7 @@ test runs once on the unmutated copy: a test that fails anyway proves nothing.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -344,6 +345,8 @@ def main() -> int:
         "--no-baseline", action="store_true", help="skip running the named tests unmutated"
     )
     args = parser.parse_args()
+    # Stopped with SIGTERM, the temporary copy is still removed (``finally`` runs on exit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     mutants = [m for m in MUTANTS if not args.only or args.only.lower() in m.name.lower()]
     if args.list:
         for mutant in mutants:
