@@ -29,18 +29,21 @@ def rule_check(
     *,
     enforced: bool = True,
     spec: AssetCheckSpec | None = None,
+    what: str | None = None,
     **metadata: int | str | float,
 ) -> AssetCheckResult:
     """A check result for a rule: passes with no violations.
 
     An enforced rule fails with ERROR severity, which stops downstream assets when the check
     is blocking; a rule the profile does not enforce only reports (WARN). ``spec`` names the
-    check when one step evaluates several.
+    check when one step evaluates several. ``what`` says what a violation is (table, column,
+    rule; never a direct identifier): a failing result's description is ``what: count``.
     """
     return AssetCheckResult(
         passed=violations == 0,
         severity=AssetCheckSeverity.ERROR if enforced else AssetCheckSeverity.WARN,
         metadata={"violations": violations, **metadata},
+        description=f"{what}: {violations}" if violations and what else None,
         **({"check_name": spec.name, "asset_key": spec.asset_key} if spec else {}),
     )
 

@@ -75,6 +75,8 @@ class Settings:
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
+            # Day folders of older lakes' Parquet (upgraded in place) are strings, like `day`.
+            "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
             # Iceberg's SQL: branches, CALL procedures, DELETE.
             "spark.sql.extensions": ICEBERG_EXTENSIONS,
             # Iceberg's and S3A's jars (storage/jars.py), whatever the lake: the session is

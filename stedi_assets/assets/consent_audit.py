@@ -3,6 +3,9 @@ landing record lacks research consent, on any day.
 
 It recomputes who consents from customer_landing itself (not from customer_trusted, which it
 audits) and reads whole tables, so a withdrawal that did not reach every day fails the run.
+Who consents is decided by this module's own code (``consenting_customers``), not by the rules'
+(customer_trusted.py, consent.py): a bug in the rules cannot hide from the audit by being
+shared with it.
 """
 
 from functools import reduce
@@ -11,9 +14,40 @@ from dagster import AssetCheckResult, AssetIn, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets.assets.customer_trusted import build_customer_trusted
 from stedi_assets.assets.machine_learning_curated import machine_learning_curated
 from stedi_assets.rules import rule_check
+from stedi_assets.storage.landing_reads import CORRUPT_RECORD
+
+
+def consenting_customers(customer_landing: DataFrame) -> DataFrame:
+    """``email, serialNumber`` of every customer whose latest landing record (greatest
+    ``lastUpdateDate``) carries ``shareWithResearchAsOfDate`` and parsed cleanly.
+
+    When in doubt, no consent: on a tie of latest records, one without consent (or garbled)
+    decides; a garbled latest record may be a withdrawal. Records without an e-mail belong to
+    nobody. One aggregation: each e-mail's greatest (time, doubtful, -consent, serial) struct.
+    """
+    garbled = (
+        F.col(CORRUPT_RECORD).isNotNull()
+        if CORRUPT_RECORD in customer_landing.columns
+        else F.lit(False)
+    )
+    doubtful = garbled | F.col("shareWithResearchAsOfDate").isNull()
+    latest = (
+        customer_landing.where(F.col("email").isNotNull())
+        .groupBy("email")
+        .agg(
+            F.max(
+                F.struct(
+                    F.coalesce(F.col("lastUpdateDate"), F.lit(-(2**62))).alias("time"),
+                    doubtful.alias("doubtful"),
+                    (-F.col("shareWithResearchAsOfDate")).alias("earlier_consent"),
+                    F.col("serialNumber").alias("serialNumber"),
+                )
+            ).alias("latest")
+        )
+    )
+    return latest.where(~F.col("latest.doubtful")).select("email", "latest.serialNumber")
 
 
 def rows_of_non_consenting(tables: dict[str, DataFrame], consenting: DataFrame) -> dict[str, int]:
@@ -74,7 +108,7 @@ def no_rows_of_non_consenting_customers(
     accelerometer_trusted: DataFrame,
     step_trainer_trusted: DataFrame,
 ) -> AssetCheckResult:
-    consenting = build_customer_trusted(customer_landing)
+    consenting = consenting_customers(customer_landing)
     tables = {
         "customer_trusted": customer_trusted,
         "customers_curated": customers_curated,
@@ -83,4 +117,9 @@ def no_rows_of_non_consenting_customers(
         "machine_learning_curated": machine_learning_curated,
     }
     counts = rows_of_non_consenting(tables, consenting)
-    return rule_check(sum(counts.values()), **{f"{name}_rows": n for name, n in counts.items()})
+    where = ", ".join(f"{name} ({n})" for name, n in counts.items() if n)
+    return rule_check(
+        sum(counts.values()),
+        what=f"rows of customers without research consent in {where}",
+        **{f"{name}_rows": n for name, n in counts.items()},
+    )

@@ -64,12 +64,18 @@ def customer_trusted(customer_landing: DataFrame) -> DataFrame:
     asset=customer_trusted, blocking=True, description="Every row carries research consent."
 )
 def consent_present(customer_trusted: DataFrame) -> AssetCheckResult:
-    return rule_check(customer_trusted.where(F.col("shareWithResearchAsOfDate").isNull()).count())
+    return rule_check(
+        customer_trusted.where(F.col("shareWithResearchAsOfDate").isNull()).count(),
+        what="rows of customer_trusted without research consent (shareWithResearchAsOfDate)",
+    )
 
 
 @asset_check(asset=customer_trusted, blocking=True, description="One row per e-mail.")
 def one_row_per_email(customer_trusted: DataFrame) -> AssetCheckResult:
-    return rule_check(duplicate_keys(customer_trusted, "email"))
+    return rule_check(
+        duplicate_keys(customer_trusted, "email"),
+        what="rows of customer_trusted repeating an e-mail (email) of another row",
+    )
 
 
 customer_trusted_checks = [consent_present, one_row_per_email]

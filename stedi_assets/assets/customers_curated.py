@@ -84,7 +84,10 @@ def customers_curated(
 
 @asset_check(asset=customers_curated, blocking=True, description="One row per e-mail.")
 def one_row_per_email(customers_curated: DataFrame) -> AssetCheckResult:
-    return rule_check(duplicate_keys(customers_curated, "email"))
+    return rule_check(
+        duplicate_keys(customers_curated, "email"),
+        what="rows of customers_curated repeating an e-mail (email) of another row",
+    )
 
 
 @asset_check(
@@ -94,11 +97,15 @@ def one_row_per_email(customers_curated: DataFrame) -> AssetCheckResult:
     "profile reports ambiguous serials).",
 )
 def one_customer_per_serial(customers_curated: DataFrame, rules: Rules) -> AssetCheckResult:
-    ambiguous = ambiguous_serials(customers_curated)
+    # Serial numbers are device ids, not direct identifiers: the first few are named.
+    ambiguous = ambiguous_serials(customers_curated).orderBy("serialNumber").collect()
+    serials = ", ".join(row.serialNumber for row in ambiguous[:10])
     return rule_check(
         duplicate_keys(customers_curated, "serialNumber"),
         enforced=rules.privacy,
-        ambiguous_serials=ambiguous.count(),
+        what=f"rows of customers_curated sharing a serial number (serialNumber {serials})",
+        ambiguous_serials=len(ambiguous),
+        serials=serials or "none",
     )
 
 
@@ -106,7 +113,10 @@ def one_customer_per_serial(customers_curated: DataFrame, rules: Rules) -> Asset
     asset=customers_curated, blocking=True, description="Every customer carries research consent."
 )
 def consent_present(customers_curated: DataFrame) -> AssetCheckResult:
-    return rule_check(customers_curated.where(F.col("shareWithResearchAsOfDate").isNull()).count())
+    return rule_check(
+        customers_curated.where(F.col("shareWithResearchAsOfDate").isNull()).count(),
+        what="rows of customers_curated without research consent (shareWithResearchAsOfDate)",
+    )
 
 
 customers_curated_checks = [one_row_per_email, one_customer_per_serial, consent_present]

@@ -131,21 +131,26 @@ step_trainer_landing = _landing_asset(
 
 def _conformance_check(landing: AssetsDefinition) -> AssetChecksDefinition:
     table = landing.key.path[-1]
-    quarantine = quarantine_of(table).name
+    quarantine_table = quarantine_of(table).name
 
     @asset_check(
         asset=landing,
         name="conforms_to_ddl",
-        additional_ins={"quarantine": AssetIn(quarantine)},
+        additional_ins={"quarantine": AssetIn(quarantine_table)},
         description=f"Rows of {table} that do not fit sql/{table}.sql or lack "
-        f"{', '.join(REQUIRED_FIELDS[table])}: they are in {quarantine}, not downstream.",
+        f"{', '.join(REQUIRED_FIELDS[table])}: they are in {quarantine_table}, not downstream.",
     )
     def _check(quarantine: DataFrame) -> AssetCheckResult:
         per_file = quarantine.groupBy("source_file").count().orderBy(F.desc("count"))
         top = per_file.limit(10).collect()  # ten rows at most
         files = ", ".join(f"{row.source_file} ({row['count']})" for row in top)
-        rejected = quarantine.count()
-        return rule_check(rejected, enforced=False, files=files or "none")
+        return rule_check(
+            quarantine.count(),
+            enforced=False,
+            what=f"lines of {table} that do not fit sql/{table}.sql or lack a required field, "
+            f"in {quarantine_table} (files: {files})",
+            files=files or "none",
+        )
 
     return _check
 

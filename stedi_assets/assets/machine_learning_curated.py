@@ -86,7 +86,12 @@ def machine_learning_curated(
 )
 def no_pii_columns(machine_learning_curated: DataFrame) -> AssetCheckResult:
     leaked = sorted(PII_COLUMNS.intersection(machine_learning_curated.columns))
-    return rule_check(len(leaked), columns=", ".join(leaked) or "none")
+    columns = ", ".join(leaked)
+    return rule_check(
+        len(leaked),
+        what=f"direct identifier columns in machine_learning_curated ({columns})",
+        columns=columns or "none",
+    )
 
 
 @asset_check(
@@ -108,6 +113,8 @@ def same_customer_pairing(
     return rule_check(
         cross_customer_rows(machine_learning_curated, accelerometer_trusted, customers_curated),
         enforced=rules.privacy,
+        what="rows of machine_learning_curated pairing a Step Trainer reading with no "
+        "accelerometer reading of the serial's own customer",
     )
 
 

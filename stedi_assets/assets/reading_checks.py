@@ -23,6 +23,7 @@ def reading_checks(
     taken before that customer's consent (enforced by the privacy profile), no exact
     duplicates. One step: the first two share one pass over the table."""
     table = readings_asset.key
+    name = table.path[-1]
     owned = AssetCheckSpec(
         "readings_of_consenting_customers",
         asset=table,
@@ -47,15 +48,28 @@ def reading_checks(
 
     @multi_asset_check(
         specs=[owned, after_consent, unique],
-        name=f"{table.path[-1]}_checks",
+        name=f"{name}_checks",
         ins={"readings": AssetIn(table), "customers": AssetIn(customers_table)},
     )
     def _checks(
         readings: DataFrame, customers: DataFrame, rules: Rules
     ) -> Iterator[AssetCheckResult]:
         unattributed, early = ownership.violations(readings, customers)
-        yield rule_check(unattributed, spec=owned)
-        yield rule_check(early, spec=after_consent, enforced=rules.privacy)
-        yield rule_check(duplicate_keys(readings), spec=unique)
+        yield rule_check(
+            unattributed,
+            spec=owned,
+            what=f"readings of {name} whose {ownership.reading_owner} is no "
+            f"{ownership.customer_key} of {customers_table}",
+        )
+        yield rule_check(
+            early,
+            spec=after_consent,
+            enforced=rules.privacy,
+            what=f"readings of {name} taken ({ownership.reading_time}) before their owner's "
+            "shareWithResearchAsOfDate",
+        )
+        yield rule_check(
+            duplicate_keys(readings), spec=unique, what=f"exact duplicate rows in {name}"
+        )
 
     return _checks

@@ -38,24 +38,20 @@ PUBLIC_ACCESS_BLOCK = {
 }
 OWNERSHIP = {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}  # ACLs disabled
 
-# What a Glue job of this lakehouse does in the catalog: read tables and partitions, and
-# create/update them after a write (as GlueCatalog does). No deletes, no other databases.
+# What a run does in the catalog: Iceberg's Glue catalog reads a table and commits a new
+# metadata location with UpdateTable (Glue's VersionId makes that an atomic compare-and-swap),
+# creates tables and the database the first time; the landing JSON tables are created and
+# updated from sql/. No deletes, no partitions (Iceberg keeps its own), no other databases.
 GLUE_ACTIONS = [
     "glue:GetDatabase",
+    "glue:CreateDatabase",
     "glue:GetTable",
     "glue:GetTables",
     "glue:CreateTable",
     "glue:UpdateTable",
-    "glue:GetPartition",
-    "glue:GetPartitions",
-    "glue:BatchGetPartition",
-    "glue:CreatePartition",
-    "glue:UpdatePartition",
-    "glue:BatchCreatePartition",
-    "glue:BatchUpdatePartition",
 ]
-# Reading landing files and reading/replacing tables (S3A writes, renames = copy + delete,
-# and multipart uploads for large files).
+# Reading landing files (S3A) and Iceberg's data and metadata files (S3FileIO writes new files,
+# multipart for large ones; expiring snapshots and removing orphan files delete them).
 S3_OBJECT_ACTIONS = [
     "s3:GetObject",
     "s3:PutObject",

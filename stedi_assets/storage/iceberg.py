@@ -42,6 +42,8 @@ TABLE_PROPERTIES: dict[str, str] = {
     "history.expire.max-snapshot-age-ms": str(int(SNAPSHOT_RETENTION.total_seconds() * 1000)),
     "write.metadata.delete-after-commit.enabled": "true",
     "write.metadata.previous-versions-max": "10",
+    # A column added to a rule (or a table of an older version) evolves the table's schema.
+    "write.spark.accept-any-schema": "true",
 }
 
 
@@ -192,7 +194,7 @@ def branch_identifier(config: CatalogConfig, table: str, branch: str) -> str:
 def write(df: DataFrame, identifier: str, replaced: Column, run_id: str | None) -> None:
     """Replaces the rows of ``identifier`` (a table or a branch) matching ``replaced`` with
     ``df``, in one commit whose summary names the run (``stedi history``)."""
-    writer = df.writeTo(identifier)
+    writer = df.writeTo(identifier).option("mergeSchema", "true")
     if run_id is not None:
         writer = writer.option("snapshot-property.stedi.run-id", run_id)
     writer.overwrite(replaced)

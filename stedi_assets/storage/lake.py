@@ -34,6 +34,7 @@ from stedi_assets.storage.glue import GlueLandingTables
 from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
 from stedi_assets.storage.layout import TABLES, TableSpec, table_spec
 from stedi_assets.storage.pause import BEFORE_PUBLISH, pause_point
+from stedi_assets.storage.upgrade import upgrade_legacy_tables
 
 # A run whose branch is older than this, and whose liveness cannot be asked, is abandoned.
 ABANDONED_AFTER = timedelta(days=1)
@@ -146,6 +147,7 @@ class Lake(ConfigurableResource):
         self._state.holders += 1
         if is_local(self.root):
             self._hold_liveness_lock(self._run_id)
+            upgrade_legacy_tables(self.spark_session, self.catalog, context.log)
         self.drop_abandoned_branches(context.log)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
@@ -306,6 +308,11 @@ class Lake(ConfigurableResource):
             spark, catalog, table, df.schema, spec.location(self.root), partition_column
         )
         replaced = days.rows if days is not None else F.lit(True)
+        # Columns in the table's order (Iceberg checks it), new ones after: the schema evolves.
+        existing = spark.table(catalog.identifier(table)).columns
+        df = df.select(
+            *[c for c in existing if c in df.columns], *[c for c in df.columns if c not in existing]
+        )
         if table not in self._written:
             base = self._pinned.get(table, iceberg.main_snapshot(spark, catalog, table))
             iceberg.create_branch(spark, catalog, table, self.branch, base)
