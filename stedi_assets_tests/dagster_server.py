@@ -740,10 +740,10 @@ def dagster_server(
 
 CHROMIUM_INSTALL = "apt-get install chromium"
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
-ASSET_GROUPS = ("landing", "trusted", "curated")
+ASSET_GROUPS = ("landing", "trusted", "curated", "publish")
 # Wide enough that the lineage graph, zoomed to fit the width, draws full asset nodes with
 # their names (narrower, it draws minimal nodes with elided names like "accelerom…_landing").
-GRAPH_WINDOW = (2400, 1500)
+GRAPH_WINDOW = (2400, 3200)
 
 
 def find_chromium() -> str:
