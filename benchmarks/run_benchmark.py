@@ -242,7 +242,19 @@ def measure(command: list[str], env: dict[str, str], log: Path, result: Measurem
 
 
 def table_counts(lake: Path) -> dict[str, int]:
-    """Rows of each output table, from the Parquet footers (no data read)."""
+    """Rows of each output table: from the Iceberg catalog's current snapshots (the project's
+    lake, read with pyiceberg as another engine would), else from the Parquet footers."""
+    catalog_file = lake / "_catalog" / "catalog.sqlite"
+    if catalog_file.is_file():
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        catalog = SqlCatalog("lake", uri=f"sqlite:///{catalog_file}", warehouse=f"file://{lake}")
+        return {
+            table: int(
+                catalog.load_table(f"stedi.{table}").current_snapshot().summary["total-records"]
+            )
+            for table in OUTPUT_TABLES
+        }
     counts = {}
     for table, relative in OUTPUT_TABLES.items():
         files = sorted((lake / relative).rglob("*.parquet"))

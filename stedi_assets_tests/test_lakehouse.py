@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from dagster import Definitions, asset
+from pyiceberg.catalog.sql import SqlCatalog
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -79,6 +80,16 @@ def test_simulated_lake_privacy_run_enforces_every_privacy_rule(
     assert set(summary.row_counts) == set(ASSET_TABLES)
     assert all(c.passed for c in summary.checks), [c for c in summary.checks if not c.passed]
     assert all(summary.row_counts[name] > 0 for name in ASSET_TABLES)
+    # Another engine reads the same embedded catalog: pyiceberg's SqlCatalog on the SQLite file.
+    other = SqlCatalog(
+        "lake",
+        uri=f"sqlite:///{simulated_lake}/_catalog/catalog.sqlite",
+        warehouse=f"file://{simulated_lake}",
+    )
+    for name in ASSET_TABLES:
+        if not TABLES[name].is_landing:
+            table = other.load_table(f"stedi.{name}")
+            assert table.scan().to_arrow().num_rows == summary.row_counts[name], name
 
     customers = _table(spark, simulated_lake, "customer_trusted")
     accel = _table(spark, simulated_lake, "accelerometer_trusted")

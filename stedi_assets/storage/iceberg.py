@@ -2,16 +2,16 @@
 lakehouse needs (create, write a branch, publish a branch, history, rollback, erasure).
 
 The catalog is Iceberg's own: its JDBC catalog on a SQLite file under a local lake, its Glue
-catalog with S3FileIO on an ``s3://`` lake. Each lake gets a Spark catalog of its own name
-(a hash of where it lives), registered on the running session when first used, so one
-process-wide session serves several lakes (the test suite runs many).
+catalog with S3FileIO on an ``s3://`` lake.
+
+One process-wide session serves one lake at a time under the catalog name ``lake``
+(``lake.stedi.customer_trusted``); a process that moves to another lake re-points it.
 
 Write-audit-publish: a run writes each table to a branch named after the run; the checks read
 the branch; publishing fast-forwards ``main`` to the branch (or, when another run published to
 the table meanwhile, re-applies the branch's rows on the current ``main``), then drops it.
 """
 
-import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +30,8 @@ SNAPSHOT_RETENTION = timedelta(days=7)
 # writer may not have committed them yet). Files of killed runs go after this deadline.
 ORPHAN_DEADLINE = timedelta(days=1)
 BRANCH_PREFIX = "run_"
+# The Spark (and JDBC) catalog name of the lake.
+CATALOG_NAME = "lake"
 
 TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",  # what Athena engine v3 and Glue 5's Iceberg 1.10 read
@@ -71,8 +73,9 @@ class CatalogConfig:
 
     @property
     def spark_catalog(self) -> str:
-        where = f"{self.lake_root}|{self.sqlite_path}|{self.database}"
-        return "lake_" + hashlib.sha1(where.encode()).hexdigest()[:10]
+        # The JDBC catalog stores this name with every table: one fixed name, so that the
+        # lake can move and other engines (pyiceberg's SqlCatalog("lake", …)) find its tables.
+        return CATALOG_NAME
 
     def spark_options(self) -> dict[str, str]:
         prefix = f"spark.sql.catalog.{self.spark_catalog}"
@@ -104,10 +107,21 @@ class CatalogConfig:
         return {prefix + key: value for key, value in options.items()}
 
     def register(self, spark: SparkSession) -> None:
-        """Makes the catalog usable on the running session (Spark instantiates a catalog on
-        first use, from the session's configuration), with the lake's namespace."""
-        for key, value in self.spark_options().items():
-            spark.conf.set(key, value)
+        """Points the session's catalog ``lake`` at this lake. Spark instantiates a catalog on
+        first use, from the session's configuration, and keeps it: when the session served
+        another lake before (the test suite runs many in one JVM), the options are replaced and
+        Spark's catalogs reset, so the next statement loads this lake's catalog."""
+        wanted = self.spark_options()
+        prefix = f"spark.sql.catalog.{self.spark_catalog}"
+        current = {
+            key: value for key, value in spark.conf.getAll.items() if key.startswith(prefix)
+        }
+        if current != wanted:
+            for key in current:
+                spark.conf.unset(key)
+            for key, value in wanted.items():
+                spark.conf.set(key, value)
+            spark._jsparkSession.sessionState().catalogManager().reset()
         spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog}.`{self.database}`")
 
     def identifier(self, table: str) -> str:
