@@ -36,6 +36,7 @@ lint: install
 
 dev: install
 	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	test -d $(DEMO_LAKE) || $(BIN)/stedi simulate --lake $(DEMO_LAKE)
 	DAGSTER_HOME=$(DAGSTER_HOME) STEDI_LAKE=$(CURDIR)/$(DEMO_LAKE) $(BIN)/dagster dev -h 127.0.0.1 -p 3000
 

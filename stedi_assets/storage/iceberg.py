@@ -113,9 +113,7 @@ class CatalogConfig:
         Spark's catalogs reset, so the next statement loads this lake's catalog."""
         wanted = self.spark_options()
         prefix = f"spark.sql.catalog.{self.spark_catalog}"
-        current = {
-            key: value for key, value in spark.conf.getAll.items() if key.startswith(prefix)
-        }
+        current = {key: value for key, value in spark.conf.getAll.items() if key.startswith(prefix)}
         if current != wanted:
             for key in current:
                 spark.conf.unset(key)
