@@ -98,6 +98,7 @@ def prepare_spark_environment() -> None:
 def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True) -> Lake:
     """The lake resource: on an s3:// lake Iceberg's Glue catalog (and the landing tables
     registered in Glue), else Iceberg's JDBC catalog on a SQLite file under the lake."""
+    glue, catalog_path = None, None
     if settings.is_s3:
         # Imported here so that a local lake never loads the AWS side.
         from stedi_assets.aws.clients import aws_clients
@@ -105,19 +106,14 @@ def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True
 
         # Region, credentials and endpoint (AWS_ENDPOINT_URL) from the standard AWS chain.
         glue = GlueLandingTables(database=settings.database, aws=aws_clients())
-        return Lake(
-            root=settings.lake_root,
-            spark=spark,
-            database=settings.database,
-            glue=glue,
-            writes=writes,
-        )
-    catalog_path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
+    else:
+        catalog_path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
     return Lake(
         root=settings.lake_root,
         spark=spark,
         database=settings.database,
         catalog_path=catalog_path,
+        glue=glue,
         writes=writes,
     )
 
