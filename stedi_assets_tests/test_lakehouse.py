@@ -214,3 +214,30 @@ def test_a_missing_lake_is_one_clear_error_and_nothing_is_created(tmp_path: Path
     with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
         run_lakehouse(lake_settings(tmp_path / "nowhere"), "privacy")
     assert not (tmp_path / "nowhere").exists()
+
+
+def test_materializing_one_asset_without_the_publish_step_publishes_it_at_the_run_end(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    """As "Materialize" on one asset in the UI: no publish step in the run; its checks pass,
+    so the run's end publishes what it wrote."""
+    from dagster import AssetKey
+
+    defs = definitions.build_definitions(lake_settings(simulated_lake))
+    result = defs.resolve_job_def(LAKEHOUSE_JOB).execute_in_process(
+        run_config=run_config("privacy"),
+        asset_selection=[AssetKey("customer_trusted")],
+        raise_on_error=False,
+    )
+
+    assert result.success
+    materialized = {e.asset_key.path[-1] for e in result.get_asset_materialization_events()}
+    assert materialized == {"customer_trusted"}
+    count = published_table(spark, simulated_lake, "customer_trusted").count()
+    assert (
+        count
+        == result.get_asset_materialization_events()[-1]
+        .materialization.metadata["dagster/row_count"]
+        .value
+    )
+    assert count > 0

@@ -153,28 +153,34 @@ class Lake(ConfigurableResource):
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if not self.writes:
             return
+        # The copy Dagster tears down need not be the one it set up: take the run from the
+        # context, like setup does.
+        self._run_id = context.run.run_id if context.run else None
+        self._instance = context.instance
         if is_local(self.root) and self._run_id is not None:
             self._release_liveness_lock(self._run_id)
         state = self._state
         state.holders -= 1
         if state.holders > 0:
             return  # another copy of this resource still serves the run
-        _runs.pop(str(self._run_id), None)
         # A run's end: the landing JSON it parsed (kept for its steps) is freed.
         release_parsed_landing()
         unpublished = list(state.written)
-        if unpublished and self._run_passed():
-            # A run without the publish step ("Materialize" on one asset in the UI) whose
-            # blocking checks all passed publishes at its end.
-            for item in self.publish():
-                context.log.info(f"published {item.table}: snapshot {item.after} ({item.how})")
-        elif unpublished:
-            context.log.warning(
-                f"nothing of run {self._run_id} was published for {', '.join(unpublished)}: "
-                "readers keep the previous snapshots; dropping the run's branches"
-            )
-            for table in unpublished:
-                iceberg.drop_branch(self.spark_session, self.catalog, table, self.branch)
+        try:
+            if unpublished and self._run_passed():
+                # A run without the publish step ("Materialize" on one asset in the UI) whose
+                # blocking checks all passed publishes at its end.
+                for item in self.publish():
+                    context.log.info(f"published {item.table}: snapshot {item.after} ({item.how})")
+            elif unpublished:
+                context.log.warning(
+                    f"nothing of run {self._run_id} was published for {', '.join(unpublished)}: "
+                    "readers keep the previous snapshots; dropping the run's branches"
+                )
+                for table in unpublished:
+                    iceberg.drop_branch(self.spark_session, self.catalog, table, self.branch)
+        finally:
+            _runs.pop(str(self._run_id), None)
 
     def _run_passed(self) -> bool:
         """No step of the run failed and no blocking check failed (from the run's events)."""
