@@ -343,10 +343,6 @@ class Lake(ConfigurableResource):
 
     # --- publish --------------------------------------------------------------------------
 
-    @property
-    def unpublished(self) -> list[str]:
-        return list(self._written)
-
     def publish(self) -> list[Published]:
         """Makes every table this run wrote current on main, upstream first.
 
