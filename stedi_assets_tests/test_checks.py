@@ -8,6 +8,7 @@ so a check whose body reports 0 violations whatever the data fails these tests. 
 
 import datetime
 import functools
+import json
 from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -60,10 +61,11 @@ from stedi_assets.partitions import (
 )
 from stedi_assets.pii import mask_pii
 from stedi_assets.rules import Rules
-from stedi_assets.runner import days_in_landing, run_config
+from stedi_assets.runner import days_in_landing, run_config, run_lakehouse
 from stedi_assets.settings import build_resources
 from stedi_assets.storage import iceberg
-from stedi_assets_tests.conftest import lake_catalog, lake_settings
+from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
+from stedi_assets_tests.lake_files import files_holding
 from stedi_assets_tests.rows import DAY, T0, accelerometer, collect_set, customers, step_trainer
 
 ALICE, BOB, CAROL, DAVE = "alice@test.com", "bob@test.com", "carol@test.com", "dave@test.com"
@@ -862,3 +864,73 @@ def test_a_failing_blocking_check_of_each_family_stops_everything_downstream(
     for table in materialized - LANDING:
         assert iceberg.main_snapshot(spark, catalog, table) is None, table
         assert iceberg.run_branches(iceberg.refs(spark, catalog, table)) == [], table
+
+
+def test_a_withdrawal_is_erased_although_an_unrelated_blocking_check_holds_the_run_back(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    assert run_lakehouse(lake_settings(simulated_lake), "privacy").success
+    accel_before = published_table(spark, simulated_lake, "accelerometer_trusted").count()
+    curated = published_table(spark, simulated_lake, "customers_curated")
+    record = curated.orderBy("email").first().asDict()
+    email, serial = record["email"], record["serialNumber"]
+    own_readings = (
+        published_table(spark, simulated_lake, "accelerometer_trusted")
+        .where(F.col("user") == email)
+        .count()
+    )
+    assert own_readings > 0
+    withdrawal = {k: v for k, v in record.items() if not k.startswith("shareWith")}
+    withdrawal["lastUpdateDate"] += 1
+    update = simulated_lake / "customer" / "landing" / "withdrawal.json"
+    update.write_text(json.dumps(withdrawal) + "\n")
+
+    # The next run fails an accelerometer check: nothing of it is published ...
+    result = _run_with(simulated_lake, _accelerometer_trusted_with_duplicates())
+
+    assert not result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == ["no_duplicate_readings"]
+    accel = published_table(spark, simulated_lake, "accelerometer_trusted")
+    assert accel.count() == accel_before - own_readings  # no duplicates, only the erasure
+    # ... but the withdrawal is: the customer is gone from every table and every file.
+    for name, column, value in (
+        ("customer_trusted", "email", email),
+        ("customers_curated", "email", email),
+        ("accelerometer_trusted", "user", email),
+        ("step_trainer_trusted", "serialNumber", serial),
+        ("machine_learning_curated", "serialNumber", serial),
+    ):
+        table = published_table(spark, simulated_lake, name)
+        assert table.where(F.col(column) == value).count() == 0, name
+    assert files_holding(simulated_lake, email, serial) == []
+    catalog = lake_catalog(simulated_lake)
+    for table in AUDITED:
+        assert iceberg.run_branches(iceberg.refs(spark, catalog, table)) == [], table
+
+
+def test_a_withdrawal_waits_when_customer_trusted_itself_fails_a_check(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    """customer_trusted is what tells a withdrawal: when its own check fails, it is not
+    trusted to say who withdrew, and nothing is erased (the next passing run erases)."""
+    assert run_lakehouse(lake_settings(simulated_lake), "privacy").success
+    trusted_before = published_table(spark, simulated_lake, "customer_trusted").count()
+
+    result = _run_with(simulated_lake, _customer_trusted_losing_a_customer_with_a_duplicate())
+
+    assert not result.success
+    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
+    assert failed == ["one_row_per_email"]
+    assert published_table(spark, simulated_lake, "customer_trusted").count() == trusted_before
+
+
+def _customer_trusted_losing_a_customer_with_a_duplicate() -> AssetsDefinition:
+    @asset(name="customer_trusted", group_name="trusted")
+    def _tampered(customer_landing: DataFrame) -> DataFrame:
+        trusted = build_customer_trusted(customer_landing)
+        first, second = trusted.orderBy("email").limit(2).collect()
+        kept = trusted.where(F.col("email") != first.email)  # as if first had withdrawn
+        return kept.unionByName(kept.where(F.col("email") == second.email))
+
+    return _tampered

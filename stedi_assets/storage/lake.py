@@ -167,41 +167,68 @@ class Lake(ConfigurableResource):
         release_parsed_landing()
         unpublished = list(state.written)
         try:
-            if unpublished and self._run_passed():
+            failed = self._failed_assets()
+            if unpublished and failed == set():
                 # A run without the publish step ("Materialize" on one asset in the UI) whose
                 # blocking checks all passed publishes at its end.
                 for item in self.publish():
                     context.log.info(f"published {item.table}: snapshot {item.after} ({item.how})")
             elif unpublished:
                 context.log.warning(
-                    f"nothing of run {self._run_id} was published for {', '.join(unpublished)}: "
-                    "readers keep the previous snapshots; dropping the run's branches"
+                    f"nothing of run {self._run_id} was published for {', '.join(unpublished)} "
+                    f"(failed: {', '.join(sorted(failed or {'unknown'}))}): readers keep the "
+                    "previous snapshots; dropping the run's branches"
                 )
-                for table in unpublished:
+                self._erase_withdrawals_of_failed_run(failed, context.log)
+                for table in self._written:
                     iceberg.drop_branch(self.spark_session, self.catalog, table, self.branch)
         finally:
             _runs.pop(str(self._run_id), None)
 
-    def _run_passed(self) -> bool:
-        """No step of the run failed and no blocking check failed (from the run's events)."""
+    def _failed_assets(self) -> set[str] | None:
+        """The assets of this run whose step failed or whose blocking check failed (a failed
+        step that is no asset's counts by its step key); None when the run cannot be asked."""
         if self._instance is None or self._run_id is None:
-            return False
+            return None
         records = self._instance.all_logs(
             self._run_id,
             of_type={DagsterEventType.STEP_FAILURE, DagsterEventType.ASSET_CHECK_EVALUATION},
         )
+        failed: set[str] = set()
         for record in records:
             event = record.dagster_event
-            if event is None or event.event_type == DagsterEventType.STEP_FAILURE:
-                return False
+            if event is None:
+                return None
+            if event.event_type == DagsterEventType.STEP_FAILURE:
+                failed.add(event.step_key or "unknown step")
+                continue
             evaluation = event.event_specific_data
             if (
                 not evaluation.passed
                 and evaluation.blocking
                 and evaluation.severity == AssetCheckSeverity.ERROR
             ):
-                return False
-        return True
+                failed.add(evaluation.asset_key.path[-1])
+        return failed
+
+    def _erase_withdrawals_of_failed_run(self, failed: set[str] | None, log: Any) -> None:
+        """A withdrawal is never held back by an unrelated failure: when the run built
+        customer_trusted and neither its step nor its blocking checks failed, the customers it
+        no longer holds are erased from main, although nothing else of the run is published."""
+        customers = self._written.get("customer_trusted")
+        if customers is None or failed is None or "customer_trusted" in failed:
+            return
+        run_customers = iceberg.read(
+            self.spark_session, self.catalog, "customer_trusted", branch=self.branch
+        )
+        withdrawn = self._withdrawn_customers(customers.base, run_customers)
+        if withdrawn is None:
+            return
+        log.warning(
+            "the run failed, but customer_trusted passed its checks: erasing the customers "
+            "who withdrew consent from every published table and its history"
+        )
+        self.erase(withdrawn)
 
     @property
     def branch(self) -> str:
@@ -384,7 +411,10 @@ class Lake(ConfigurableResource):
             after = iceberg.main_snapshot(spark, catalog, table)
             assert after is not None
             published.append(Published(table, before, after, how))
-        withdrawn = self._withdrawn_customers(customers.base) if customers else None
+        withdrawn = None
+        if customers is not None:
+            now = self.read_main("customer_trusted", self.main_snapshot("customer_trusted"))
+            withdrawn = self._withdrawn_customers(customers.base, now)
         if withdrawn is not None:
             self.erase(withdrawn)
         else:
@@ -392,16 +422,14 @@ class Lake(ConfigurableResource):
                 self.expire_old_snapshots(table)
         return published
 
-    def _withdrawn_customers(self, base: int | None) -> DataFrame | None:
-        """Customers main's customer_trusted held at ``base`` that it no longer holds now
-        (their consent was withdrawn), as (email, serialNumber); None when none."""
-        table = "customer_trusted"
+    def _withdrawn_customers(self, base: int | None, now: DataFrame) -> DataFrame | None:
+        """Customers main's customer_trusted held at ``base`` (when the run began) that
+        ``now`` (main after publishing, or the run's own table) no longer holds: their
+        consent was withdrawn. As (email, serialNumber); None when none."""
         if base is None:
             return None
-        now = iceberg.main_snapshot(self.spark_session, self.catalog, table)
-        before = self.read_main(table, base).select("email", "serialNumber")
-        after = self.read_main(table, now).select("email")
-        gone = before.join(after, "email", "left_anti")
+        before = self.read_main("customer_trusted", base).select("email", "serialNumber")
+        gone = before.join(now.select("email"), "email", "left_anti")
         return gone if gone.take(1) else None
 
     def erase(self, customers: DataFrame) -> None:
