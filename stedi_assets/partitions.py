@@ -16,6 +16,8 @@ DAY_COLUMN = "day"
 # The asset metadata of a day-partitioned table: the IO manager writes and reads its run's days.
 DAY_PARTITIONED = {"stedi/partition_column": DAY_COLUMN}
 DAY_PARTITIONED_TABLES = (
+    "accelerometer_quarantine",
+    "step_trainer_quarantine",
     "accelerometer_trusted",
     "step_trainer_trusted",
     "machine_learning_curated",
@@ -47,6 +49,13 @@ def readings_of_run_days(
     start, end = _epoch_ms(window.start), _epoch_ms(window.end)
     in_window = (F.col(time_column) >= start) & (F.col(time_column) < end)
     return readings.where(in_window).withColumn(DAY_COLUMN, utc_day(F.col(time_column)))
+
+
+def rows_of_run_days(context: AssetExecutionContext, rows: DataFrame) -> DataFrame:
+    """The rows of ``rows`` (with a ``day`` column) in this run's days, and those without a
+    day: every run reads every file outside a day folder, so every run rewrites them."""
+    days = context.partition_key_range
+    return rows.where(F.col(DAY_COLUMN).between(days.start, days.end) | F.col(DAY_COLUMN).isNull())
 
 
 def range_tags(first_day: str, last_day: str) -> dict[str, str]:

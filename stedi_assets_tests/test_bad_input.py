@@ -7,7 +7,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.runner import run_lakehouse
-from stedi_assets_tests.conftest import lake_settings, published_table
+from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
 
 
 def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
@@ -68,3 +68,43 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
     quarantined = summary.quarantined["accelerometer_landing"]
     assert conformance.violations == quarantined == quarantine.count() >= len(bad) + 1
     assert not conformance.blocking_failure
+
+
+def test_a_day_run_writes_that_days_quarantine_and_the_undated_lines(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+    landing = simulated_lake / "accelerometer" / "landing"
+    days = sorted(p.name for p in landing.iterdir() if p.is_dir())
+    first, second = days[0], days[1]
+    (landing / first / "bad-first.json").write_text("garbled on the first day\n")
+    (landing / second / "bad-second.json").write_text("garbled on the second day\n")
+    (landing / "undated.json").write_text("garbled in no day folder\n")
+
+    assert run_lakehouse(settings, "privacy", days=(second, second)).success
+
+    def quarantined() -> dict[str, str | None]:
+        table = published_table(spark, simulated_lake, "accelerometer_quarantine")
+        return {
+            r.record: r.day for r in table.where(F.col("record").startswith("garbled")).collect()
+        }
+
+    # The second day's run read the first day's folder too (a reading may cross midnight),
+    # but writes only its own day's quarantine, and the lines no day can be given.
+    assert quarantined() == {
+        "garbled on the second day": second,
+        "garbled in no day folder": None,
+    }
+    assert run_lakehouse(settings, "privacy").success
+    assert quarantined() == {
+        "garbled on the first day": first,
+        "garbled on the second day": second,
+        "garbled in no day folder": None,
+    }
+    # An Iceberg table partitioned by day.
+    catalog = lake_catalog(simulated_lake)
+    partitions = spark.sql(
+        f"SELECT partition.day AS day FROM {catalog.identifier('accelerometer_quarantine')}.files"
+    )
+    assert {r.day for r in partitions.collect()} >= {first, second, None}

@@ -13,6 +13,7 @@ from typing import Any
 from dagster import (
     AssetCheckResult,
     AssetChecksDefinition,
+    AssetExecutionContext,
     AssetIn,
     AssetsDefinition,
     asset,
@@ -21,6 +22,14 @@ from dagster import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.partitions import (
+    DAY_COLUMN,
+    DAY_PARTITIONED,
+    daily,
+    rows_of_run_days,
+    single_run,
+    utc_day,
+)
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.landing_reads import (
     CORRUPT_RECORD,
@@ -84,9 +93,20 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
         )
     fields = [c for c in landing.columns if c not in LANDING_EXTRA_COLUMNS]
     record = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
-    return landing.where(nonconforming(table, landing.columns)).select(
-        F.col(SOURCE_FILE).alias("source_file"), reason.alias("reason"), record.alias("record")
-    )
+    columns = [
+        F.col(SOURCE_FILE).alias("source_file"),
+        reason.alias("reason"),
+        record.alias("record"),
+    ]
+    if table in READING_TIME:
+        columns.append(quarantine_day(table).alias(DAY_COLUMN))
+    return landing.where(nonconforming(table, landing.columns)).select(*columns)
+
+
+def quarantine_day(table: str) -> Column:
+    """The day of a quarantined reading line: its file's day folder (the run that reads a
+    day's files writes that day's quarantine), else the reading's own day, else none."""
+    return F.coalesce(F.col(FOLDER_DAY), utc_day(F.col(READING_TIME[table])))
 
 
 def _landing_asset(table: str, description: str) -> AssetsDefinition:
@@ -102,20 +122,40 @@ def _landing_asset(table: str, description: str) -> AssetsDefinition:
 def _quarantine_asset(landing: AssetsDefinition) -> AssetsDefinition:
     table = landing.key.path[-1]
     quarantine = quarantine_of(table).name
+    description = (
+        f"Lines of {table} that do not fit sql/{table}.sql or lack "
+        f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
+        "Raw landing data: landing's protection, not the research tables'."
+    )
+    if table not in READING_TIME:
+        # Customer files are in no day folder: every run reads them all, and rewrites this.
+        @asset(
+            name=quarantine,
+            ins={"landing": AssetIn(landing.key)},
+            group_name="landing",
+            kinds={"spark", "iceberg"},
+            description=description,
+        )
+        def _asset(landing: DataFrame) -> DataFrame:
+            return rejected_rows(landing, table)
+
+        return _asset
 
     @asset(
         name=quarantine,
         ins={"landing": AssetIn(landing.key)},
         group_name="landing",
         kinds={"spark", "iceberg"},
-        description=f"Lines of {table} that do not fit sql/{table}.sql or lack "
-        f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
-        "Raw landing data: landing's protection, not the research tables'.",
+        partitions_def=daily,
+        backfill_policy=single_run,
+        metadata=DAY_PARTITIONED,
+        description=f"{description} Partitioned by the day folder of the file (else the "
+        "reading's day): a day's run writes that day's quarantine.",
     )
-    def _asset(landing: DataFrame) -> DataFrame:
-        return rejected_rows(landing, table)
+    def _dated_asset(context: AssetExecutionContext, landing: DataFrame) -> DataFrame:
+        return rows_of_run_days(context, rejected_rows(landing, table))
 
-    return _asset
+    return _dated_asset
 
 
 customer_landing = _landing_asset(

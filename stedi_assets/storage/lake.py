@@ -43,7 +43,10 @@ FINISHED = {DagsterRunStatus.SUCCESS, DagsterRunStatus.FAILURE, DagsterRunStatus
 
 @dataclass(frozen=True)
 class Days:
-    """Days of a day-partitioned table: partition ``column`` from ``first`` to ``last``."""
+    """Days of a day-partitioned table: partition ``column`` from ``first`` to ``last``.
+
+    Rows without a day (quarantined lines of files in no day folder, that give no time) go
+    with every run's days: every run reads all such files."""
 
     column: str
     first: str
@@ -51,7 +54,8 @@ class Days:
 
     @property
     def rows(self) -> Column:
-        return F.col(self.column).between(self.first, self.last)
+        day = F.col(self.column)
+        return day.between(self.first, self.last) | day.isNull()
 
 
 @dataclass
