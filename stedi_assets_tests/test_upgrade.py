@@ -52,6 +52,9 @@ def test_a_legacy_parquet_lake_is_upgraded_by_its_first_run_without_losing_rows(
         spark, (customer.email, T0, 0.1, 0.2, 0.3), (customer.email, T0 + DAY, 0.1, 0.2, 0.3)
     ).withColumn("day", utc_day(F.col("timestamp")))
     readings.write.partitionBy("day").parquet(str(accel))
+    staging = simulated_lake / "_staging" / "customer" / "trusted"
+    staging.mkdir(parents=True)
+    (staging / "part-0.parquet").write_bytes(b"an interrupted swap's copy")
     _legacy_catalog(
         simulated_lake / "_catalog" / "catalog.sqlite",
         [
@@ -68,12 +71,15 @@ def test_a_legacy_parquet_lake_is_upgraded_by_its_first_run_without_losing_rows(
         first, latest = iceberg.history(spark, catalog, table)  # the upgrade, then the run
         assert first.operation == "append" and first.total_records == legacy_rows, table
         assert latest.total_records > 0
-        # The legacy files are Iceberg's now, below data/, and still readable at that snapshot.
+        # The legacy rows are Iceberg's now, readable at that snapshot.
         old = spark.read.option("versionAsOf", str(first.snapshot_id)).table(
             catalog.identifier(table)
         )
         assert old.count() == legacy_rows
-    assert not list(trusted.glob("*.parquet")) and list((accel / "data").glob("day=*"))
+    # The legacy files and the old swap folders (copies of tables) are gone.
+    assert not list(trusted.glob("*.parquet")) and not list(accel.glob("day=*"))
+    assert list((accel / "data").glob("day=*"))
+    assert not (simulated_lake / "_staging").exists()
     with closing(sqlite3.connect(simulated_lake / "_catalog" / "catalog.sqlite")) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "tables" not in names and "partitions" not in names

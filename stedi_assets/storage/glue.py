@@ -153,3 +153,12 @@ class GlueLandingTables(ConfigurableResource):
         wanted["Parameters"] = {**current.get("Parameters", {}), **wanted["Parameters"]}
         self.client.update_table(DatabaseName=self.database, TableInput=wanted)
         return True
+
+    def drop_legacy_table(self, table: str) -> bool:
+        """Deletes ``table`` when Glue holds it as a table of earlier versions (plain Parquet,
+        not Iceberg), so that Iceberg can create its own; returns whether it did."""
+        current = self._get(table)
+        if current is None or current.get("Parameters", {}).get("table_type") == "ICEBERG":
+            return False
+        self.client.delete_table(DatabaseName=self.database, Name=table)
+        return True

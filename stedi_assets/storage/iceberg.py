@@ -154,6 +154,25 @@ def create_table(
     )
 
 
+def create_table_as(
+    spark: SparkSession,
+    config: CatalogConfig,
+    table: str,
+    rows: DataFrame,
+    location: str,
+    partition_column: str | None,
+) -> None:
+    """Creates the Iceberg table at ``location`` holding ``rows``, atomically (Iceberg stages
+    the table and commits it with its first snapshot, or not at all)."""
+    writer = rows.writeTo(config.identifier(table)).using("iceberg")
+    writer = writer.tableProperty("location", location.rstrip("/"))
+    for key, value in table_properties(rows.columns).items():
+        writer = writer.tableProperty(key, value)
+    if partition_column:
+        writer = writer.partitionedBy(rows[partition_column])
+    writer.create()
+
+
 def _java_table(spark: SparkSession, config: CatalogConfig, table: str) -> Any:
     """Iceberg's Java ``Table``: metadata (refs, snapshots) without a Spark job."""
     jvm = spark.sparkContext._jvm
@@ -320,7 +339,9 @@ def remove_orphan_files(spark: SparkSession, config: CatalogConfig, table: str) 
     stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S")
     spark.sql(
         f"CALL {config.spark_catalog}.system.remove_orphan_files("
-        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}')"
+        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}', "
+        # List through the table's FileIO (S3FileIO on S3), not Hadoop's s3:// file system.
+        "prefix_listing => true)"
     )
 
 

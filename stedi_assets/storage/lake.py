@@ -34,7 +34,7 @@ from stedi_assets.storage.glue import GlueLandingTables
 from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
 from stedi_assets.storage.layout import TABLES, TableSpec, table_spec
 from stedi_assets.storage.pause import BEFORE_PUBLISH, pause_point
-from stedi_assets.storage.upgrade import upgrade_legacy_tables
+from stedi_assets.storage.upgrade import forget_legacy_sqlite_catalog, upgrade_legacy_tables
 
 # A run whose branch is older than this, and whose liveness cannot be asked, is abandoned.
 ABANDONED_AFTER = timedelta(days=1)
@@ -151,8 +151,17 @@ class Lake(ConfigurableResource):
         self._state.holders += 1
         if is_local(self.root):
             self._hold_liveness_lock(self._run_id)
-            upgrade_legacy_tables(self.spark_session, self.catalog, context.log)
+        upgrade_legacy_tables(
+            self.spark_session, self.catalog, self._forget_legacy_table, context.log
+        )
         self.drop_abandoned_branches(context.log)
+
+    def _forget_legacy_table(self, table: str) -> None:
+        """Removes the catalog entry an earlier version kept for ``table`` (storage/upgrade)."""
+        if self.catalog_path is not None:
+            forget_legacy_sqlite_catalog(self.catalog_path)(table)
+        elif self.glue is not None:
+            self.glue.drop_legacy_table(table)
 
     def teardown_after_execution(self, context: InitResourceContext) -> None:
         if not self.writes:
