@@ -22,6 +22,7 @@ from dagster import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.identity import with_identities
 from stedi_assets.partitions import (
     DAY_COLUMN,
     DAY_PARTITIONED,
@@ -73,8 +74,10 @@ def nonconforming(table: str, columns: Sequence[str] = LANDING_EXTRA_COLUMNS) ->
 
 def conforming(df: DataFrame, table: str) -> DataFrame:
     """The rows of ``df`` that fit the DDL and carry their required fields, without Spark's
-    corrupt-record column. A row with one unparsable field is not trusted at all."""
-    return df.where(~nonconforming(table, df.columns)).drop(*LANDING_EXTRA_COLUMNS)
+    corrupt-record column, their identities normalized (``identity.py``). A row with one
+    unparsable field is not trusted at all."""
+    conforming_rows = df.where(~nonconforming(table, df.columns)).drop(*LANDING_EXTRA_COLUMNS)
+    return with_identities(conforming_rows, table)
 
 
 def rejected_rows(landing: DataFrame, table: str) -> DataFrame:

@@ -28,6 +28,7 @@ from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from stedi_assets.identity import identity
 from stedi_assets.storage import iceberg
 from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.glue import GlueLandingTables
@@ -441,8 +442,14 @@ class Lake(ConfigurableResource):
         consent was withdrawn. As (email, serialNumber); None when none."""
         if base is None:
             return None
-        before = self.read_main("customer_trusted", base).select("email", "serialNumber")
-        gone = before.join(now.select("email"), "email", "left_anti")
+        # Compared as identities: a table of an earlier version may hold e-mails as written.
+        before = self.read_main("customer_trusted", base).select(
+            identity(F.col("email")).alias("email"),
+            identity(F.col("serialNumber")).alias("serialNumber"),
+        )
+        gone = before.join(
+            now.select(identity(F.col("email")).alias("email")), "email", "left_anti"
+        )
         return gone if gone.take(1) else None
 
     def erase(self, customers: DataFrame) -> None:
