@@ -108,23 +108,44 @@ def _verdict(check) -> str:  # CheckOutcome
 
 
 def _query(args: argparse.Namespace) -> int:
+    from stedi_assets.query import NotReadOnly, check_read_only
+
+    try:
+        check_read_only(args.sql)  # before any engine sees the statement
+    except NotReadOnly as refused:
+        print(f"stedi: query refused: {refused}", file=sys.stderr)
+        return 2
     if args.engine == "athena":
         return _query_athena(args)
-    from pyspark.errors import AnalysisException
+    from pyspark.errors import PySparkException
 
-    from stedi_assets.query import register_views
+    from stedi_assets.query import check_spark_plan, prepare_read_only_session, register_views
 
     resources = lakehouse_resources(Settings.from_env(lake=args.lake), writes=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
+        spark = initialized.lake.spark_session
+        prepare_read_only_session(spark)
         tables = register_views(initialized.lake)
         try:
-            result = initialized.lake.spark_session.sql(args.sql)
-        except AnalysisException as error:
-            known = ", ".join(tables) or "none (run `stedi run` first)"
-            print(f"stedi: {error.getMessage()}\ntables: {known}", file=sys.stderr)
+            check_spark_plan(spark, args.sql)
+            result = spark.sql(args.sql)
+            result.show(args.limit, truncate=False)
+        except NotReadOnly as refused:
+            print(f"stedi: query refused: {refused}", file=sys.stderr)
             return 2
-        result.show(args.limit, truncate=False)
+        except PySparkException as error:
+            known = ", ".join(tables) or "none (run `stedi run` first)"
+            print(f"stedi: {_one_line(error)}\ntables: {known}", file=sys.stderr)
+            return 2
     return 0
+
+
+def _one_line(error: Exception) -> str:
+    """Spark's error class and the first line of its message, without the JVM stack."""
+    condition = getattr(error, "getCondition", lambda: None)() or type(error).__name__
+    message = getattr(error, "getMessage", lambda: str(error))() or str(error)
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return f"{condition}: {first.removeprefix(f'[{condition}] ')}"
 
 
 def _history(args: argparse.Namespace) -> int:
