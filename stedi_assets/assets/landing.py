@@ -26,7 +26,11 @@ from stedi_assets.identity import with_identities
 from stedi_assets.partitions import (
     DAY_COLUMN,
     DAY_PARTITIONED,
+    FIRST_DAY,
+    FUTURE_TOLERANCE,
     daily,
+    plausible_time,
+    plausible_time_window,
     rows_of_run_days,
     single_run,
     utc_day,
@@ -55,20 +59,48 @@ READING_TIME: dict[str, str] = {
 }
 
 
+# Measurements that must be finite numbers (JSON's NaN, Infinity and 1e400 parse as doubles).
+MEASUREMENTS: dict[str, tuple[str, ...]] = {"accelerometer_landing": ("x", "y", "z")}
+
+
+def _implausible_time(table: str) -> Column:
+    """A reading time outside the plausible window (partitions.plausible_time_window)."""
+    return F.coalesce(~plausible_time(F.col(READING_TIME[table])), F.lit(False))
+
+
+def _not_finite(table: str) -> Column:
+    """A measurement that is NaN or infinite."""
+    condition = F.lit(False)
+    for column in MEASUREMENTS.get(table, ()):
+        value = F.col(column)
+        not_finite = F.isnan(value) | value.isin(float("inf"), float("-inf"))
+        condition = condition | F.coalesce(not_finite, F.lit(False))
+    return condition
+
+
+def _reading_day(table: str) -> Column:
+    """The UTC day of a plausible reading time (null otherwise: no date arithmetic on times
+    Spark cannot represent, such as 99999999999999999)."""
+    time = F.col(READING_TIME[table])
+    return F.when(plausible_time(time), utc_day(time))
+
+
 def _days_from_its_folder(table: str) -> Column:
     """How many days a reading lies from the day folder of its file (null: no day folder)."""
-    reading_day = F.to_date(F.timestamp_millis(F.col(READING_TIME[table])))
-    return F.abs(F.datediff(reading_day, F.to_date(F.col(FOLDER_DAY))))
+    return F.abs(F.datediff(F.to_date(_reading_day(table)), F.to_date(F.col(FOLDER_DAY))))
 
 
 def nonconforming(table: str, columns: Sequence[str] = LANDING_EXTRA_COLUMNS) -> Column:
-    """Rows Spark could not parse against the DDL, that lack a required field, or readings
-    filed more than a day away from their day folder (no day's run would read them)."""
+    """Rows Spark could not parse against the DDL, that lack a required field, readings at an
+    implausible time or with a measurement that is not a finite number, or readings filed more
+    than a day away from their day folder (no day's run would read them)."""
     condition = F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in columns else F.lit(False)
     for field in REQUIRED_FIELDS[table]:
         condition = condition | F.col(field).isNull()
-    if table in READING_TIME and FOLDER_DAY in columns:
-        condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
+    if table in READING_TIME:
+        condition = condition | _implausible_time(table) | _not_finite(table)
+        if FOLDER_DAY in columns:
+            condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
     return condition
 
 
@@ -90,6 +122,19 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
     for field in REQUIRED_FIELDS[table]:
         reason = reason.when(F.col(field).isNull(), F.lit(f"missing required field {field}"))
     if table in READING_TIME:
+        first, last = plausible_time_window()
+        reason = reason.when(
+            _implausible_time(table),
+            F.lit(
+                f"reading time outside the plausible window: before {FIRST_DAY} or later than "
+                f"the run's time plus {FUTURE_TOLERANCE} (epoch ms {first}..{last})"
+            ),
+        )
+        if table in MEASUREMENTS:
+            measured = ", ".join(MEASUREMENTS[table])
+            reason = reason.when(
+                _not_finite(table), F.lit(f"a measurement ({measured}) is not a finite number")
+            )
         reason = reason.when(
             _days_from_its_folder(table) > 1,
             F.lit("reading filed more than a day away from its file's day folder"),
@@ -109,7 +154,7 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
 def quarantine_day(table: str) -> Column:
     """The day of a quarantined reading line: its file's day folder (the run that reads a
     day's files writes that day's quarantine), else the reading's own day, else none."""
-    return F.coalesce(F.col(FOLDER_DAY), utc_day(F.col(READING_TIME[table])))
+    return F.coalesce(F.col(FOLDER_DAY), _reading_day(table))
 
 
 def _landing_asset(table: str, description: str) -> AssetsDefinition:
