@@ -41,11 +41,19 @@ class LakeIOManager(ConfigurableIOManager):
             # Devices own landing: nothing is written, its files are described. Counting parses
             # them, and the parsed rows stay for the run's later reads (storage/landing_reads).
             self.lake.register_landing(table)
+            skipped = self.lake.skipped_landing_files(table)
+            for path, reason in skipped:
+                context.log.warning(f"{table}: not read: {path}: {reason}")
             context.add_output_metadata(
                 {
                     "dagster/row_count": MetadataValue.int(self.lake.read_landing(table).count()),
                     "dagster/uri": MetadataValue.text(self.lake.location(table)),
                     "dagster/table_name": MetadataValue.text(self.lake.table_name(table)),
+                    "skipped_files": MetadataValue.int(len(skipped)),
+                    "skipped": MetadataValue.md(
+                        "\n".join(f"- `{path}`: {reason}" for path, reason in skipped[:20])
+                        or "none"
+                    ),
                 }
             )
             return

@@ -32,7 +32,11 @@ from stedi_assets.identity import identity
 from stedi_assets.storage import iceberg
 from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.glue import GlueLandingTables
-from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
+from stedi_assets.storage.landing_reads import (
+    list_landing,
+    read_landing,
+    release_parsed_landing,
+)
 from stedi_assets.storage.layout import TABLES, TableSpec, table_spec
 from stedi_assets.storage.pause import BEFORE_PUBLISH, pause_point
 from stedi_assets.storage.upgrade import forget_legacy_sqlite_catalog, upgrade_legacy_tables
@@ -317,6 +321,12 @@ class Lake(ConfigurableResource):
         """The landing JSON of ``table`` as a DataFrame with the DDL's schema; with
         ``days=(first, last)``, only the files that may hold readings of those days."""
         return read_landing(self.spark_session, self.root, _landing_spec(table), days)
+
+    def skipped_landing_files(self, table: str) -> tuple[tuple[str, str], ...]:
+        """The entries below ``table``'s landing folder that are not read, with the reason
+        (hidden names, links that loop or lead nowhere)."""
+        spec = _landing_spec(table)
+        return list_landing(self.spark_session, spec.location(self.root)).skipped
 
     def read_table(self, table: str, days: Days | None = None) -> DataFrame:
         """A table as this run sees it: its branch when the run wrote it, else main at the

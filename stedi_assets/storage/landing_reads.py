@@ -2,6 +2,7 @@
 asked for, each file parsed once per run."""
 
 from contextlib import suppress
+from pathlib import Path
 from typing import NamedTuple
 
 from pyspark import StorageLevel
@@ -9,7 +10,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.storage.ddl import landing_ddl
-from stedi_assets.storage.filesystem import hadoop_path, path_exists
+from stedi_assets.storage.filesystem import hadoop_path, is_local, path_exists, walk_local
 from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
 
 # Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
@@ -43,7 +44,7 @@ def read_landing(
             f"no landing data for {spec.name}: {location} does not exist "
             f"(is the lake root {lake!r} right?)"
         )
-    files = _landing_files(spark, location, near_days(*days) if days else None)
+    files = list_landing(spark, location, near_days(*days) if days else None).files
     # A file rewritten in place has another size or time: it is parsed again.
     key = (spark.sparkContext.applicationId, spec.name, files)
     if key in _parsed_landing:
@@ -61,6 +62,9 @@ def read_landing(
     # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
     parsed = (
         spark.read.schema(schema)
+        # The listed files are read as named: their names are no glob patterns (a name may
+        # hold [, {, * or ?), and a ':' in a name is not parsed as a URI scheme.
+        .option("__globPaths__", "false")
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
         .json([file.path for file in files])
@@ -106,24 +110,44 @@ def release_parsed_landing() -> None:
             parsed.unpersist()
 
 
-def _landing_files(
-    spark: SparkSession, location: str, days: tuple[str, str] | None
-) -> tuple[LandingFile, ...]:
+class LandingListing(NamedTuple):
+    files: tuple[LandingFile, ...]  # the data files, sorted
+    skipped: tuple[tuple[str, str], ...]  # (path, reason): hidden names, link loops, …
+
+
+def list_landing(
+    spark: SparkSession, location: str, days: tuple[str, str] | None = None
+) -> LandingListing:
     """The data files below ``location`` (all, or those of day folders ``first..last`` and
-    of no day folder), sorted."""
-    fs, root = hadoop_path(spark, location)
-    prefix = root.toUri().getPath().rstrip("/") + "/"
-    listing = fs.listFiles(root, True)
+    of no day folder), and the entries skipped with the reason: names starting with ``.`` or
+    ``_`` (Spark's convention: not data), links that loop or lead nowhere."""
+    entries: list[tuple[str, str, int, int]] = []  # (path URI, path below, size, modified)
+    skipped: list[tuple[str, str]] = []
+    if is_local(location):
+        root = Path(location.removeprefix("file://"))
+        listing = walk_local(root)
+        skipped.extend(listing.skipped)
+        for path in listing.files:
+            status = path.stat()
+            below = path.relative_to(root).as_posix()
+            modified = status.st_mtime_ns // 1_000_000
+            # Not percent-encoded: Hadoop reads the path as written ('%' in a name is a '%').
+            entries.append((f"file://{path.absolute()}", below, status.st_size, modified))
+    else:
+        fs, root_path = hadoop_path(spark, location)
+        prefix = root_path.toUri().getPath().rstrip("/") + "/"
+        found = fs.listFiles(root_path, True)
+        while found.hasNext():
+            status = found.next()
+            path = status.getPath()
+            below = path.toUri().getPath().removeprefix(prefix)
+            entries.append((path.toString(), below, status.getLen(), status.getModificationTime()))
     files = []
-    while listing.hasNext():
-        status = listing.next()
-        path = status.getPath()
-        below = path.toUri().getPath().removeprefix(prefix)
+    for uri, below, size, modified in entries:
         if any(part.startswith((".", "_")) for part in below.split("/")):
-            continue  # Spark's own convention: hidden files are not data
+            skipped.append((uri, "hidden name (starts with . or _): not data, by Spark's rule"))
+            continue
         day = landing_day(below)
         if days is None or day is None or days[0] <= day <= days[1]:
-            files.append(
-                LandingFile(path.toString(), status.getLen(), status.getModificationTime(), day)
-            )
-    return tuple(sorted(files))
+            files.append(LandingFile(uri, size, modified, day))
+    return LandingListing(tuple(sorted(files)), tuple(skipped))
