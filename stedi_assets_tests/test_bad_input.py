@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from pyiceberg.catalog.sql import SqlCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -73,6 +74,14 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
     assert sum("plausible window" in r for r in odd_reasons) == 3
     assert sum("not a finite number" in r for r in odd_reasons) == 2
     assert quarantine.where(F.col("source_file").endswith("/not-json.json")).count() >= 1
+    # Its invalid UTF-8 is replaced (U+FFFD), so other engines decode the quarantine too.
+    other = SqlCatalog(
+        "lake",
+        uri=f"sqlite:///{simulated_lake}/_catalog/catalog.sqlite",
+        warehouse=f"file://{simulated_lake}",
+    )
+    records = other.load_table("stedi.accelerometer_quarantine").scan().to_pandas()["record"]
+    assert records.str.contains("\ufffd").any()
     assert "this is not json" in {r.record for r in mixed.collect()}
     conformance = next(
         c

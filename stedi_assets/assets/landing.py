@@ -141,6 +141,9 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
         )
     fields = [c for c in landing.columns if c not in LANDING_EXTRA_COLUMNS]
     record = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
+    # A line of invalid UTF-8 keeps its bytes in Spark's string; round-tripping through Java's
+    # encoder makes it valid (each bad byte becomes U+FFFD), so every reader can decode it.
+    record = F.decode(F.encode(record, "UTF-8"), "UTF-8")
     columns = [
         F.col(SOURCE_FILE).alias("source_file"),
         reason.alias("reason"),
