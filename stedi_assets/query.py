@@ -13,9 +13,10 @@ import re
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
 from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.landing_reads import LANDING_EXTRA_COLUMNS
+from stedi_assets.storage.landing_reads import FILE_PROBLEM, LANDING_EXTRA_COLUMNS
 from stedi_assets.storage.layout import LANDING_TABLES, TABLES
 
 READ_STATEMENTS = ("SELECT", "WITH", "SHOW", "DESCRIBE", "DESC", "EXPLAIN")
@@ -102,6 +103,7 @@ def register_views(lake: Lake) -> list[str]:
             landing = lake.read_landing(spec.name)
         except FileNotFoundError:
             continue
-        landing.drop(*LANDING_EXTRA_COLUMNS).createOrReplaceTempView(spec.name)
+        lines = landing.where(F.col(FILE_PROBLEM).isNull())  # not the files that cannot be read
+        lines.drop(*LANDING_EXTRA_COLUMNS).createOrReplaceTempView(spec.name)
         names.append(spec.name)
     return sorted(names)

@@ -38,6 +38,7 @@ from stedi_assets.partitions import (
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.landing_reads import (
     CORRUPT_RECORD,
+    FILE_PROBLEM,
     FOLDER_DAY,
     LANDING_EXTRA_COLUMNS,
     SOURCE_FILE,
@@ -95,6 +96,8 @@ def nonconforming(table: str, columns: Sequence[str] = LANDING_EXTRA_COLUMNS) ->
     implausible time or with a measurement that is not a finite number, or readings filed more
     than a day away from their day folder (no day's run would read them)."""
     condition = F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in columns else F.lit(False)
+    if FILE_PROBLEM in columns:
+        condition = condition | F.col(FILE_PROBLEM).isNotNull()
     for field in REQUIRED_FIELDS[table]:
         condition = condition | F.col(field).isNull()
     if table in READING_TIME:
@@ -115,7 +118,10 @@ def conforming(df: DataFrame, table: str) -> DataFrame:
 def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
     """The nonconforming rows, each with why it was rejected, the file it came from, and the
     record as it arrived (the raw line when it did not parse)."""
+    file_problem = F.col(FILE_PROBLEM) if FILE_PROBLEM in landing.columns else F.lit(None)
     reason = F.when(
+        file_problem.isNotNull(), F.concat(F.lit("file not read: "), file_problem)
+    ).when(
         F.col(CORRUPT_RECORD).isNotNull(),
         F.lit(f"does not parse against sql/{table}.sql (malformed JSON or a wrong type)"),
     )

@@ -31,10 +31,12 @@ def path_exists(spark: SparkSession, uri: str) -> bool:
 
 @dataclass(frozen=True)
 class LocalListing:
-    """The regular files below a local folder, and what was skipped, with the reason."""
+    """The regular files below a local folder; the links skipped and the entries that cannot
+    be read, each with the reason."""
 
     files: list[Path]
-    skipped: list[tuple[str, str]]  # (path, reason)
+    links: list[tuple[str, str]]  # (path, reason): loops and dangling links, skipped
+    unreadable: list[tuple[str, str]]  # (path, reason): not regular files, unlistable folders
 
 
 def walk_local(folder: Path) -> LocalListing:
@@ -43,7 +45,8 @@ def walk_local(folder: Path) -> LocalListing:
     that loops is reported, not followed again; a dangling link (an editor's lock file) is
     reported and skipped."""
     files: list[Path] = []
-    skipped: list[tuple[str, str]] = []
+    links: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str]] = []
     listed: set[tuple[int, int]] = set()
     pending = [folder]
     while pending:
@@ -51,10 +54,10 @@ def walk_local(folder: Path) -> LocalListing:
         try:
             status = directory.stat()
         except OSError as error:
-            skipped.append((str(directory), f"cannot be listed: {error.strerror}"))
+            unreadable.append((str(directory), f"cannot be listed: {error.strerror}"))
             continue
         if (status.st_dev, status.st_ino) in listed:
-            skipped.append((str(directory), "a link back to a folder already listed (a loop)"))
+            links.append((str(directory), "a link back to a folder already listed (a loop)"))
             continue
         listed.add((status.st_dev, status.st_ino))
         with os.scandir(directory) as entries:
@@ -66,7 +69,9 @@ def walk_local(folder: Path) -> LocalListing:
                     elif entry.is_file(follow_symlinks=True):
                         files.append(path)
                     elif entry.is_symlink():
-                        skipped.append((str(path), "a link to nothing (dangling)"))
+                        links.append((str(path), "a link to nothing (dangling)"))
+                    else:
+                        unreadable.append((str(path), "not a regular file (a pipe, a socket, …)"))
                 except OSError as error:  # ELOOP: a link to itself
-                    skipped.append((str(path), f"cannot be followed: {error.strerror}"))
-    return LocalListing(sorted(files), skipped)
+                    links.append((str(path), f"a link that cannot be followed: {error.strerror}"))
+    return LocalListing(sorted(files), links, unreadable)

@@ -322,11 +322,15 @@ class Lake(ConfigurableResource):
         ``days=(first, last)``, only the files that may hold readings of those days."""
         return read_landing(self.spark_session, self.root, _landing_spec(table), days)
 
-    def skipped_landing_files(self, table: str) -> tuple[tuple[str, str], ...]:
-        """The entries below ``table``'s landing folder that are not read, with the reason
-        (hidden names, links that loop or lead nowhere)."""
-        spec = _landing_spec(table)
-        return list_landing(self.spark_session, spec.location(self.root)).skipped
+    def skipped_landing_files(self, table: str) -> list[tuple[str, str]]:
+        """The entries below ``table``'s landing folder that are not read, with the reason:
+        hidden names, links that loop or lead nowhere, and what cannot be read (quarantined
+        as files)."""
+        listing = list_landing(self.spark_session, _landing_spec(table).location(self.root))
+        hidden = [(path, "hidden name (starts with . or _): not data") for path in listing.hidden]
+        links = [(path, f"skipped: {reason}") for path, reason in listing.links]
+        problems = [(p.path, f"not read, quarantined: {p.reason}") for p in listing.problems]
+        return hidden + links + problems
 
     def read_table(self, table: str, days: Days | None = None) -> DataFrame:
         """A table as this run sees it: its branch when the run wrote it, else main at the

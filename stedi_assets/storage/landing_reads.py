@@ -20,7 +20,9 @@ SOURCE_FILE = "_source_file"
 # The day folder of that file (``.../2022-06-19/...``), null when it is in none.
 FOLDER_DAY = "_folder_day"
 # Columns read_landing adds to the DDL's: where a row came from and whether it parsed.
-LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY)
+# Why a listed entry could not be read at all (a link that loops, …): one row per such file.
+FILE_PROBLEM = "_file_problem"
+LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY, FILE_PROBLEM)
 
 
 def read_landing(
@@ -44,17 +46,21 @@ def read_landing(
             f"no landing data for {spec.name}: {location} does not exist "
             f"(is the lake root {lake!r} right?)"
         )
-    files = list_landing(spark, location, near_days(*days) if days else None).files
+    listing = list_landing(spark, location, near_days(*days) if days else None)
+    files = listing.files
     # A file rewritten in place has another size or time: it is parsed again.
-    key = (spark.sparkContext.applicationId, spec.name, files)
+    key = (spark.sparkContext.applicationId, spec.name, files, listing.problems)
     if key in _parsed_landing:
         return _parsed_landing[key]
     _forget_older_versions(key)
     schema = landing_ddl(spec.name).spark_schema().add(CORRUPT_RECORD, "string")
+    # Entries that cannot be read become one row each: no fields, the file and the reason.
+    problems = spark.createDataFrame(
+        [(p.path, p.day, p.reason) for p in listing.problems],
+        f"{SOURCE_FILE} string, {FOLDER_DAY} string, {FILE_PROBLEM} string",
+    ).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema], "*")
     if not files:
-        return spark.createDataFrame(
-            [], schema.add(SOURCE_FILE, "string").add(FOLDER_DAY, "string")
-        )
+        return problems
     # Once per row here, not in every rule that needs it (a regex costs as much as a scan);
     # not at all when no file is in a day folder.
     in_day_folders = any(file.day is not None for file in files)
@@ -70,8 +76,11 @@ def read_landing(
         .json([file.path for file in files])
         .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
         .withColumn(FOLDER_DAY, folder_day.cast("string"))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .withColumn(FILE_PROBLEM, F.lit(None).cast("string"))
     )
+    if listing.problems:
+        parsed = parsed.unionByName(problems)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     _parsed_landing[key] = parsed
     return parsed
 
@@ -110,23 +119,36 @@ def release_parsed_landing() -> None:
             parsed.unpersist()
 
 
+class FileProblem(NamedTuple):
+    path: str
+    day: str | None  # of its day folder
+    reason: str
+
+
 class LandingListing(NamedTuple):
     files: tuple[LandingFile, ...]  # the data files, sorted
-    skipped: tuple[tuple[str, str], ...]  # (path, reason): hidden names, link loops, …
+    hidden: tuple[str, ...]  # names starting with . or _: not data (Spark's rule), skipped
+    links: tuple[tuple[str, str], ...]  # (path, reason): loops and dangling links, skipped
+    problems: tuple[FileProblem, ...]  # entries that cannot be read: quarantined as files
 
 
 def list_landing(
     spark: SparkSession, location: str, days: tuple[str, str] | None = None
 ) -> LandingListing:
     """The data files below ``location`` (all, or those of day folders ``first..last`` and
-    of no day folder), and the entries skipped with the reason: names starting with ``.`` or
-    ``_`` (Spark's convention: not data), links that loop or lead nowhere."""
+    of no day folder); the hidden files skipped (names starting with ``.`` or ``_``: Spark's
+    convention, not data); links that loop or lead nowhere, skipped; and the entries that
+    cannot be read (not a regular file, a folder that cannot be listed), with the reason."""
     entries: list[tuple[str, str, int, int]] = []  # (path URI, path below, size, modified)
-    skipped: list[tuple[str, str]] = []
+    unreadable: list[tuple[str, str, str]] = []  # (path, path below, reason)
+    links: list[tuple[str, str]] = []
     if is_local(location):
         root = Path(location.removeprefix("file://"))
         listing = walk_local(root)
-        skipped.extend(listing.skipped)
+        links = [(f"file://{path}", reason) for path, reason in listing.links]
+        for path, reason in listing.unreadable:
+            below = Path(path).relative_to(root).as_posix() if path.startswith(str(root)) else ""
+            unreadable.append((f"file://{path}", below, reason))
         for path in listing.files:
             status = path.stat()
             below = path.relative_to(root).as_posix()
@@ -142,12 +164,22 @@ def list_landing(
             path = status.getPath()
             below = path.toUri().getPath().removeprefix(prefix)
             entries.append((path.toString(), below, status.getLen(), status.getModificationTime()))
-    files = []
+
+    def wanted(below: str) -> bool:
+        day = landing_day(below)
+        return days is None or day is None or days[0] <= day <= days[1]
+
+    files, hidden = [], []
     for uri, below, size, modified in entries:
         if any(part.startswith((".", "_")) for part in below.split("/")):
-            skipped.append((uri, "hidden name (starts with . or _): not data, by Spark's rule"))
-            continue
-        day = landing_day(below)
-        if days is None or day is None or days[0] <= day <= days[1]:
-            files.append(LandingFile(uri, size, modified, day))
-    return LandingListing(tuple(sorted(files)), tuple(skipped))
+            hidden.append(uri)
+        elif wanted(below):
+            files.append(LandingFile(uri, size, modified, landing_day(below)))
+    problems = [
+        FileProblem(uri, landing_day(below), reason)
+        for uri, below, reason in unreadable
+        if wanted(below)
+    ]
+    return LandingListing(
+        tuple(sorted(files)), tuple(sorted(hidden)), tuple(links), tuple(problems)
+    )
