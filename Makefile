@@ -49,7 +49,6 @@ mutants: install
 # ~10 min on 2 cores). BENCH_ARGS="--repeat 1 --scale-factors 50" for a quick look.
 BENCH_ARGS ?= --repeat 3
 bench: install
-	$(BIN)/pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)
 
 # The asset graph picture in the README (needs Debian's chromium).

@@ -6,6 +6,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from dagster import BetaWarning, build_resources
@@ -115,13 +116,17 @@ def _query(args: argparse.Namespace) -> int:
     except NotReadOnly as refused:
         print(f"stedi: query refused: {refused}", file=sys.stderr)
         return 2
-    if args.engine == "athena":
+    settings = Settings.from_env(lake=args.lake)
+    engine = args.engine or ("spark" if settings.is_s3 else "duckdb")
+    if engine == "athena":
         return _query_athena(args)
+    if engine == "duckdb":
+        return _query_duckdb(args, settings)
     from pyspark.errors import PySparkException
 
     from stedi_assets.query import check_spark_plan, prepare_read_only_session, register_views
 
-    resources = lakehouse_resources(Settings.from_env(lake=args.lake), writes=False)
+    resources = lakehouse_resources(settings, writes=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
         spark = initialized.lake.spark_session
         prepare_read_only_session(spark)
@@ -137,6 +142,27 @@ def _query(args: argparse.Namespace) -> int:
             known = ", ".join(tables) or "none (run `stedi run` first)"
             print(f"stedi: {_one_line(error)}\ntables: {known}", file=sys.stderr)
             return 2
+    return 0
+
+
+def _query_duckdb(args: argparse.Namespace, settings: Settings) -> int:
+    import duckdb
+
+    from stedi_assets.query_duckdb import query_local
+
+    if settings.is_s3:
+        print("stedi: --engine duckdb reads local lakes; use --engine spark", file=sys.stderr)
+        return 2
+    if not Path(settings.lake_root).is_dir():
+        raise FileNotFoundError(f"the lake {settings.lake_root} does not exist")
+    try:
+        result = query_local(settings.lake_root, settings.database, args.sql, args.limit)
+    except duckdb.Error as error:
+        first = str(error).strip().splitlines()[0]
+        print(f"stedi: {type(error).__name__}: {first}", file=sys.stderr)
+        return 2
+    rows = [["NULL" if v is None else str(v) for v in row] for row in result.rows]
+    print(_table(result.columns, rows))
     return 0
 
 
@@ -270,9 +296,10 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     query.add_argument(
         "--engine",
-        choices=["spark", "athena"],
-        default="spark",
-        help="spark: local Spark over the catalog (default); athena: AWS Athena over Glue",
+        choices=["duckdb", "spark", "athena"],
+        default=None,
+        help="duckdb: pyiceberg and DuckDB, no JVM (default on a local lake); spark: Spark "
+        "over the catalog (default on S3); athena: AWS Athena over Glue",
     )
     query.add_argument("sql")
     query.set_defaults(handler=_query)
