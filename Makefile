@@ -22,10 +22,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# The demo's run is recorded in the Dagster instance that `make dev` opens.
 demo: install
 	rm -rf $(DEMO_LAKE)
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/stedi simulate --lake $(DEMO_LAKE)
-	$(BIN)/stedi run --lake $(DEMO_LAKE)
+	DAGSTER_HOME=$(DAGSTER_HOME) $(BIN)/stedi run --lake $(CURDIR)/$(DEMO_LAKE)
 
 test: install lint
 	$(BIN)/pytest
