@@ -10,7 +10,8 @@ from pyspark.sql import functions as F
 
 from stedi_assets import definitions
 from stedi_assets.definitions import LAKEHOUSE_JOB
-from stedi_assets.runner import run_config, run_lakehouse
+from stedi_assets.partitions import range_tags
+from stedi_assets.runner import days_in_landing, run_config, run_lakehouse
 from stedi_assets.settings import build_resources
 from stedi_assets.storage.layout import ASSET_TABLES, TABLES
 from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
@@ -170,8 +171,10 @@ def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Pa
         resources=build_resources(lake_settings(simulated_lake)),
         executor=definitions.in_process_executor,
     )
+    days = days_in_landing(lake_settings(simulated_lake))
+    assert days is not None
     result = defs.resolve_job_def(LAKEHOUSE_JOB).execute_in_process(
-        run_config=run_config("privacy"), raise_on_error=False
+        run_config=run_config("privacy"), raise_on_error=False, tags=range_tags(*days)
     )
 
     assert not result.success
