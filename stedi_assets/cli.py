@@ -6,6 +6,7 @@ import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from dagster import BetaWarning, build_resources
@@ -108,23 +109,69 @@ def _verdict(check) -> str:  # CheckOutcome
 
 
 def _query(args: argparse.Namespace) -> int:
-    if args.engine == "athena":
+    from stedi_assets.query import NotReadOnly, check_read_only
+
+    try:
+        check_read_only(args.sql)  # before any engine sees the statement
+    except NotReadOnly as refused:
+        print(f"stedi: query refused: {refused}", file=sys.stderr)
+        return 2
+    settings = Settings.from_env(lake=args.lake)
+    engine = args.engine or ("spark" if settings.is_s3 else "duckdb")
+    if engine == "athena":
         return _query_athena(args)
-    from pyspark.errors import AnalysisException
+    if engine == "duckdb":
+        return _query_duckdb(args, settings)
+    from pyspark.errors import PySparkException
 
-    from stedi_assets.query import register_views
+    from stedi_assets.query import check_spark_plan, prepare_read_only_session, register_views
 
-    resources = lakehouse_resources(Settings.from_env(lake=args.lake), writes=False)
+    resources = lakehouse_resources(settings, writes=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
+        spark = initialized.lake.spark_session
+        prepare_read_only_session(spark)
         tables = register_views(initialized.lake)
         try:
-            result = initialized.lake.spark_session.sql(args.sql)
-        except AnalysisException as error:
-            known = ", ".join(tables) or "none (run `stedi run` first)"
-            print(f"stedi: {error.getMessage()}\ntables: {known}", file=sys.stderr)
+            check_spark_plan(spark, args.sql)
+            result = spark.sql(args.sql)
+            result.show(args.limit, truncate=False)
+        except NotReadOnly as refused:
+            print(f"stedi: query refused: {refused}", file=sys.stderr)
             return 2
-        result.show(args.limit, truncate=False)
+        except PySparkException as error:
+            known = ", ".join(tables) or "none (run `stedi run` first)"
+            print(f"stedi: {_one_line(error)}\ntables: {known}", file=sys.stderr)
+            return 2
     return 0
+
+
+def _query_duckdb(args: argparse.Namespace, settings: Settings) -> int:
+    import duckdb
+
+    from stedi_assets.query_duckdb import query_local
+
+    if settings.is_s3:
+        print("stedi: --engine duckdb reads local lakes; use --engine spark", file=sys.stderr)
+        return 2
+    if not Path(settings.lake_root).is_dir():
+        raise FileNotFoundError(f"the lake {settings.lake_root} does not exist")
+    try:
+        result = query_local(settings.lake_root, settings.database, args.sql, args.limit)
+    except duckdb.Error as error:
+        first = str(error).strip().splitlines()[0]
+        print(f"stedi: {type(error).__name__}: {first}", file=sys.stderr)
+        return 2
+    rows = [["NULL" if v is None else str(v) for v in row] for row in result.rows]
+    print(_table(result.columns, rows))
+    return 0
+
+
+def _one_line(error: Exception) -> str:
+    """Spark's error class and the first line of its message, without the JVM stack."""
+    condition = getattr(error, "getCondition", lambda: None)() or type(error).__name__
+    message = getattr(error, "getMessage", lambda: str(error))() or str(error)
+    first = message.strip().splitlines()[0] if message.strip() else ""
+    return f"{condition}: {first.removeprefix(f'[{condition}] ')}"
 
 
 def _history(args: argparse.Namespace) -> int:
@@ -249,9 +296,10 @@ def parser() -> argparse.ArgumentParser:
     query.add_argument("--limit", type=int, default=50, help="rows to print (default 50)")
     query.add_argument(
         "--engine",
-        choices=["spark", "athena"],
-        default="spark",
-        help="spark: local Spark over the catalog (default); athena: AWS Athena over Glue",
+        choices=["duckdb", "spark", "athena"],
+        default=None,
+        help="duckdb: pyiceberg and DuckDB, no JVM (default on a local lake); spark: Spark "
+        "over the catalog (default on S3); athena: AWS Athena over Glue",
     )
     query.add_argument("sql")
     query.set_defaults(handler=_query)

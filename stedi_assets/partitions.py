@@ -6,7 +6,7 @@ Spark job); it recomputes and replaces exactly those days.
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from dagster import AssetExecutionContext, BackfillPolicy, DailyPartitionsDefinition
 from pyspark.sql import Column, DataFrame, Row
@@ -24,6 +24,9 @@ DAY_PARTITIONED_TABLES = (
 )
 FIRST_DAY = os.environ.get("STEDI_FIRST_DAY", "2022-01-01")
 
+# Device clocks run ahead a little: a reading may be this much later than the run's time.
+FUTURE_TOLERANCE = timedelta(hours=float(os.environ.get("STEDI_FUTURE_TOLERANCE_HOURS", "24")))
+
 daily = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
 single_run = BackfillPolicy.single_run()
 
@@ -39,6 +42,19 @@ def utc_day(epoch_ms: Column) -> Column:
 
 def _epoch_ms(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp() * 1000)
+
+
+def plausible_time_window() -> tuple[int, int]:
+    """The epoch-ms times a reading may have: from the first day (``STEDI_FIRST_DAY``, when
+    the product existed) to now plus ``FUTURE_TOLERANCE`` (``STEDI_FUTURE_TOLERANCE_HOURS``)."""
+    first = datetime.fromisoformat(FIRST_DAY).replace(tzinfo=UTC)
+    return _epoch_ms(first), _epoch_ms(datetime.now(UTC) + FUTURE_TOLERANCE)
+
+
+def plausible_time(epoch_ms: Column) -> Column:
+    """Whether an epoch-ms reading time is in the plausible window (null when it is null)."""
+    first, last = plausible_time_window()
+    return epoch_ms.between(first, last)
 
 
 def readings_of_run_days(
@@ -68,7 +84,12 @@ def landing_day_range(readings: list[tuple[DataFrame, str]]) -> tuple[str, str] 
 
     def time_range(reading: tuple[DataFrame, str]) -> Row | None:
         df, column = reading
-        return df.agg(F.min(column).alias("first"), F.max(column).alias("last")).first()
+        # Implausible times are quarantined, not days: they must not stretch the range.
+        return (
+            df.where(plausible_time(F.col(column)))
+            .agg(F.min(column).alias("first"), F.max(column).alias("last"))
+            .first()
+        )
 
     # The tables' scans run side by side: each alone leaves a core idle as its last files end.
     with ThreadPoolExecutor(max_workers=max(len(readings), 1)) as pool:

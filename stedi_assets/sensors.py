@@ -7,9 +7,16 @@
 - A reading file outside any day folder may hold any day: it re-runs every day, like a
   customer file.
 
-The cursor holds the newest modification time seen and the file versions seen at exactly that
-time, so each file version starts work once; run keys name the file versions, so a repeated
-tick cannot start the same work twice.
+The cursor holds, per group of files (one entity's day folder, or its files in no day folder),
+a digest of the group's file versions (path, size, modification time). A group whose digest
+changed (a file added, changed or removed) starts work, whatever the files' modification
+times: a copy that kept an older time (``cp -p``, ``rsync -a``) is seen as well. Run keys name
+the digests, so a repeated tick cannot start the same work twice. The first tick (no cursor)
+starts one run over every day, labelled as the initial scan.
+
+The cursor moves when a run is requested. A run that fails is retried by Dagster's run
+retries (``dagster.yaml``); after that, its days run again at the next change to their files,
+or by hand.
 """
 
 import hashlib
@@ -39,49 +46,68 @@ LAKEHOUSE_JOB = "stedi_lakehouse"
 DAY_ASSETS = [AssetKey(name) for name in (*DAY_PARTITIONED_TABLES, "lakehouse_published")]
 
 
-def _cursor(text: str | None) -> tuple[int, set[str]]:
+# The group of files outside any day folder (and every customer file).
+UNDATED = "-"
+
+
+def _group(file: LandingFile) -> str:
+    return f"{file.entity}/{file.day or UNDATED}"
+
+
+def _digest(texts: Iterable[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(texts)).encode()).hexdigest()[:24]
+
+
+def group_digests(files: Iterable[LandingFile]) -> dict[str, str]:
+    """Per group of files (``entity/day``, or ``entity/-`` outside day folders), a digest of
+    its file versions."""
+    versions: dict[str, list[str]] = defaultdict(list)
+    for file in files:
+        versions[_group(file)].append(file.version)
+    return {group: _digest(found) for group, found in versions.items()}
+
+
+def _changes(groups: dict[str, str]) -> str:
+    """Names a set of changes (group -> new digest): the run key of the work they start."""
+    return _digest(f"{group}={digest}" for group, digest in groups.items())
+
+
+def _cursor(text: str | None) -> dict[str, str] | None:
+    """The group digests of the last tick; None before the first (or from an earlier
+    version's cursor, which knew no groups: that tick is an initial scan)."""
     if not text:
-        return 0, set()
-    state = json.loads(text)
-    return int(state["watermark_ms"]), set(state["at_watermark"])
+        return None
+    return json.loads(text).get("groups")
 
 
-def _new_cursor(files: list[LandingFile], watermark: int, at_watermark: set[str]) -> str:
-    if files:
-        newest = max(f.modified_ms for f in files)
-        if newest > watermark:
-            watermark, at_watermark = newest, set()
-        at_watermark |= {f.version for f in files if f.modified_ms == watermark}
-    return json.dumps({"watermark_ms": watermark, "at_watermark": sorted(at_watermark)})
-
-
-def _run_key(kind: str, files: Iterable[LandingFile]) -> str:
-    digest = hashlib.sha256("\n".join(sorted(f.version for f in files)).encode()).hexdigest()
-    return f"{kind}:{digest[:24]}"
-
-
-def plan_runs(new: list[LandingFile], known_days: set[str]) -> list[RunRequest]:
-    """The runs that take ``new`` files through; ``known_days`` are the day folders in landing."""
-    everything = [f for f in new if f.entity == "customer" or f.day is None]
+def plan_runs(
+    changed: dict[str, str], known_days: set[str], *, initial: bool = False
+) -> list[RunRequest]:
+    """The runs that take the ``changed`` groups (group -> new digest, "" when the group is
+    gone) through; ``known_days`` are the day folders in landing."""
+    everything = initial or any(
+        group.startswith("customer/") or group.endswith(f"/{UNDATED}") for group in changed
+    )
     if everything:
         first, last = (min(known_days), max(known_days)) if known_days else (FIRST_DAY, FIRST_DAY)
+        trigger = "initial scan" if initial else "customer or undated file"
         return [
             RunRequest(
-                run_key=_run_key(f"all-days {first}..{last}", new),
-                tags={**range_tags(first, last), "stedi/trigger": "customer or undated file"},
+                run_key=f"all-days {first}..{last}:{_changes(changed)}",
+                tags={**range_tags(first, last), "stedi/trigger": trigger},
             )
         ]
-    by_day: dict[str, list[LandingFile]] = defaultdict(list)
-    for file in new:
-        by_day[file.day].append(file)
+    by_day: dict[str, dict[str, str]] = defaultdict(dict)
+    for group, digest in changed.items():
+        by_day[group.split("/", 1)[1]][group] = digest
     return [
         RunRequest(
-            run_key=_run_key(f"day {day}", files),
+            run_key=f"day {day}:{_changes(groups)}",
             partition_key=day,
             asset_selection=DAY_ASSETS,
-            tags={"stedi/trigger": f"{len(files)} new landing file(s)"},
+            tags={"stedi/trigger": f"landing files of {day} changed ({', '.join(sorted(groups))})"},
         )
-        for day, files in sorted(by_day.items())
+        for day, groups in sorted(by_day.items())
     ]
 
 
@@ -94,23 +120,23 @@ def plan_runs(new: list[LandingFile], known_days: set[str]) -> list[RunRequest]:
 def landing_sensor(
     context: SensorEvaluationContext, landing_files: LandingFiles
 ) -> SensorResult | SkipReason:
-    watermark, at_watermark = _cursor(context.cursor)
-    listed = landing_files.files()
-    new = [
-        f
-        for f in listed
-        if f.modified_ms > watermark
-        or (f.modified_ms == watermark and f.version not in at_watermark)
-    ]
-    if not new:
-        return SkipReason("no new landing files")
-    too_early = [f.key for f in new if f.day and f.day < FIRST_DAY]
+    seen = _cursor(context.cursor)
+    every_file = landing_files.files()
+    listed = [f for f in every_file if not (f.day and f.day < FIRST_DAY)]
+    too_early = [f.key for f in every_file if f.day and f.day < FIRST_DAY]
     if too_early:
         # No partition can hold them; say so rather than fail every tick.
         context.log.warning(f"ignoring files in day folders before {FIRST_DAY}: {too_early}")
-        new = [f for f in new if not (f.day and f.day < FIRST_DAY)]
-    known_days = {f.day for f in listed if f.day and f.day >= FIRST_DAY}
-    return SensorResult(
-        run_requests=plan_runs(new, known_days) if new else [],
-        cursor=_new_cursor(new, watermark, at_watermark),
-    )
+    now = group_digests(listed)
+    cursor = json.dumps({"groups": now}, sort_keys=True)
+    if seen is None and not listed:
+        return SkipReason("no landing files yet")
+    if seen is None:
+        known_days = {f.day for f in listed if f.day}
+        return SensorResult(run_requests=plan_runs(now, known_days, initial=True), cursor=cursor)
+    changed = {g: d for g, d in now.items() if seen.get(g) != d}
+    changed |= {g: "" for g in seen if g not in now}  # every file of the group removed
+    if not changed:
+        return SkipReason("no new, changed or removed landing files")
+    known_days = {f.day for f in listed if f.day}
+    return SensorResult(run_requests=plan_runs(changed, known_days), cursor=cursor)

@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+from pyiceberg.catalog.sql import SqlCatalog
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
@@ -44,6 +45,16 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
     (day_folder / "empty.json").write_text("")
     (day_folder / "bom.json").write_bytes(b"\xef\xbb\xbf" + (reading(7) + "\n").encode())
     (day_folder / "not-json.json").write_bytes(bytes(range(1, 256)))
+    # Implausible times and measurements, in a file outside any day folder: never lost, never
+    # a crash (the huge time is no date Spark or Python can represent).
+    implausible = [
+        reading(0, timestamp=99999999999999999),
+        reading(0, timestamp=known.timestamp // 1000),  # seconds, not milliseconds
+        reading(0, timestamp=1893456000000),  # 2030-01-01
+        reading(8).replace('"x": 0.5', '"x": NaN'),
+        reading(9).replace('"y": 0.5', '"y": 1e400'),
+    ]
+    (day_folder.parent / "implausible.json").write_text("\n".join(implausible) + "\n")
 
     summary = run_lakehouse(settings, "privacy")
 
@@ -58,7 +69,19 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
     assert len(reasons) == len(bad)
     assert sum("missing required field user" in r for r in reasons) == 1
     assert sum("does not parse" in r for r in reasons) == 4
+    odd = quarantine.where(F.col("source_file").endswith("/implausible.json"))
+    odd_reasons = [r.reason for r in odd.collect()]
+    assert sum("plausible window" in r for r in odd_reasons) == 3
+    assert sum("not a finite number" in r for r in odd_reasons) == 2
     assert quarantine.where(F.col("source_file").endswith("/not-json.json")).count() >= 1
+    # Its invalid UTF-8 is replaced (U+FFFD), so other engines decode the quarantine too.
+    other = SqlCatalog(
+        "lake",
+        uri=f"sqlite:///{simulated_lake}/_catalog/catalog.sqlite",
+        warehouse=f"file://{simulated_lake}",
+    )
+    records = other.load_table("stedi.accelerometer_quarantine").scan().to_pandas()["record"]
+    assert records.str.contains("\ufffd").any()
     assert "this is not json" in {r.record for r in mixed.collect()}
     conformance = next(
         c

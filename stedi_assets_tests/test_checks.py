@@ -55,6 +55,7 @@ from stedi_assets.definitions import LAKEHOUSE_JOB
 from stedi_assets.partitions import (
     DAY_PARTITIONED,
     daily,
+    landing_day_range,
     range_tags,
     readings_of_run_days,
     single_run,
@@ -934,3 +935,33 @@ def _customer_trusted_losing_a_customer_with_a_duplicate() -> AssetsDefinition:
         return kept.unionByName(kept.where(F.col("email") == second.email))
 
     return _tampered
+
+
+def test_implausible_times_and_non_finite_measurements_are_quarantined_with_their_reason(
+    spark: SparkSession,
+) -> None:
+    """Never dropped silently, never a crash: in a day folder or in none."""
+    year_2030 = int(datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC).timestamp() * 1000)
+    bad_times = (99_999_999_999_999_999, -5, T0 // 1000, year_2030)  # seconds, not ms: 1970
+    nan, inf = float("nan"), float("inf")
+    rows = [
+        (ALICE, T0, 1.0, 0.0, 0.0),
+        *[(ALICE, t, 2.0, 0.0, 0.0) for t in bad_times],
+        (ALICE, T0 + 1, nan, 0.0, 0.0),
+        (ALICE, T0 + 2, 0.0, inf, 0.0),
+        (ALICE, T0 + 3, 0.0, 0.0, -inf),
+    ]
+    for folder_day in (_utc_day(T0), None):
+        readings = _landed(accelerometer(spark, *rows), "file:/lake/a.json", folder_day)
+        rejected = rejected_rows(readings, "accelerometer_landing").collect()
+        reasons = [row.reason for row in rejected]
+        assert sum("plausible window" in r for r in reasons) == len(bad_times), folder_day
+        assert sum("not a finite number" in r for r in reasons) == 3, folder_day
+        # Quarantined by their file's day folder; in none, the implausible ones have no day.
+        days = {row.day for row in rejected}
+        assert days == ({folder_day} if folder_day else {_utc_day(T0), None})
+        assert collect_set(conforming(readings, "accelerometer_landing"), "x") == {(1.0,)}
+        # They do not stretch the run's day range either.
+        assert landing_day_range([(readings, "timestamp")]) == (_utc_day(T0), _utc_day(T0))
+    steps = _landed(step_trainer(spark, (T0, "s-a", 1), (-1, "s-a", 2)), "file:/s.json", None)
+    assert collect_set(rejected_rows(steps, "step_trainer_landing"), "day") == {(None,)}

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stedi_assets.cli import main
-from stedi_assets_tests.conftest import REPO, published_table
+from stedi_assets.query import NotReadOnly, check_read_only
+from stedi_assets_tests.conftest import REPO, lake_catalog, published_table
 
 
 def test_simulate_run_and_query_a_small_lake(
@@ -39,10 +40,42 @@ def test_simulate_run_and_query_a_small_lake(
         "SELECT COUNT(*) AS n FROM machine_learning_curated m "
         "JOIN customers_curated c USING (serialNumber)"
     )
-    assert main(["query", "--lake", str(lake), sql]) == 0
     expected = published_table(spark, lake, "machine_learning_curated").count()
     assert expected > 0
+    # DuckDB over pyiceberg's scan by default on a local lake (no JVM), Spark on request: the
+    # same answer.
+    assert main(["query", "--lake", str(lake), sql]) == 0
+    assert capsys.readouterr().out.split() == ["n", "-", str(expected)]
+    assert main(["query", "--lake", str(lake), "--engine", "spark", sql]) == 0
     assert f"|{expected}" in capsys.readouterr().out.replace(" ", "")
+    landing_sql = "SELECT COUNT(*) AS n FROM customer_landing"
+    assert main(["query", "--lake", str(lake), landing_sql]) == 0
+    landing_lines = sum(
+        len(f.read_text().splitlines()) for f in (lake / "customer" / "landing").rglob("*.json")
+    )
+    assert capsys.readouterr().out.split()[-1] == str(landing_lines)
+
+    # Only reads, on every engine: a write, reflection or a file outside the tables is
+    # refused or fails, in one line, and the table is intact.
+    for engine in ("duckdb", "spark"):
+        for refused in (
+            f"INSERT OVERWRITE DIRECTORY '{lake}/customer/curated' SELECT * FROM customers_curated",
+            "SELECT reflect('java.lang.System', 'getenv', 'HOME')",
+            "SELECT * FROM text.`/etc/hostname`",
+            "SELECT * FROM read_text('/etc/hostname')",
+            "SELECT * FROM read_csv('/etc/passwd')",
+        ):
+            assert main(["query", "--lake", str(lake), "--engine", engine, refused]) == 2, refused
+            err = capsys.readouterr().err
+            assert err.startswith("stedi: ") and "Traceback" not in err, (engine, refused)
+            assert len(err.splitlines()) <= 2, (engine, refused)
+    assert published_table(spark, lake, "machine_learning_curated").count() == expected
+    # A table in the catalog that the lakehouse did not create does not break queries.
+    spark.sql(f"CREATE TABLE {lake_catalog(lake).identifier('not_ours')} (a int) USING iceberg")
+    for engine in ("duckdb", "spark"):
+        count = "SELECT COUNT(*) FROM customer_trusted"
+        assert main(["query", "--lake", str(lake), "--engine", engine, count]) == 0
+        assert "not_ours" not in capsys.readouterr().out
 
     # A second run is a second snapshot; rolling back makes the first current again.
     assert main(["history", "--lake", str(lake), "customers_curated"]) == 0
@@ -117,3 +150,40 @@ def test_asset_groups_are_landing_trusted_curated() -> None:
         "step_trainer_quarantine": "landing",
         "lakehouse_published": "publish",
     }
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT OVERWRITE DIRECTORY '/tmp/x' SELECT 1",
+        "insert into customer_trusted select * from customer_trusted",
+        "/* a comment */ DELETE FROM customer_trusted",
+        "SELECT 1; DROP TABLE customer_trusted",
+        "WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a",
+        "SET spark.sql.runSQLOnFiles=true",
+        "CACHE TABLE customer_trusted",
+        "CALL lake.system.rollback_to_snapshot('stedi.customer_trusted', 1)",
+        "SELECT reflect('java.lang.System', 'getenv', 'HOME')",
+        "select JAVA_METHOD ('java.lang.System', 'getenv')",
+        "",
+        "-- only a comment",
+    ],
+)
+def test_statements_that_do_not_only_read_are_refused(sql: str) -> None:
+    with pytest.raises(NotReadOnly):
+        check_read_only(sql)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT 'insert' AS word, `set` FROM t",
+        "-- DELETE nothing\nSELECT COUNT(*) FROM customer_trusted;",
+        "WITH a AS (SELECT 1 AS n) SELECT n FROM a",
+        "SHOW TABLES",
+        "DESCRIBE customer_trusted",
+        "EXPLAIN SELECT * FROM customer_trusted",
+    ],
+)
+def test_statements_that_read_are_accepted(sql: str) -> None:
+    check_read_only(sql)

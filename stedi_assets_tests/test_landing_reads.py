@@ -1,12 +1,16 @@
 """A run parses each landing file once; a file that changed since is parsed again."""
 
 import json
+import os
 from pathlib import Path
 
 from dagster import build_resources
 from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
 
+from stedi_assets.assets.landing import rejected_rows
 from stedi_assets.settings import build_resources as lakehouse_resources
+from stedi_assets.storage.landing_files import LandingFiles
 from stedi_assets.storage.landing_reads import release_parsed_landing
 from stedi_assets_tests.conftest import lake_settings
 
@@ -45,3 +49,54 @@ def test_landing_is_parsed_once_until_a_file_changes_or_the_run_ends(
         assert not changed.is_cached
         assert resources.lake.read_landing("accelerometer_landing").count() == 3
     release_parsed_landing()
+
+
+# Names a device or a person may give a file: each is read as named, never as a pattern.
+ODD_NAMES = (
+    "upload 2022-06-18T10:00:00.json",
+    "50% done.json",
+    "Ünïcödé-日本.json",
+    "[draft].json",
+    "{a,b}.json",
+    "star*.json",
+    "what?.json",
+)
+
+
+def test_files_with_any_name_are_read_once_each_and_links_never_twice(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    landing = tmp_path / "accelerometer" / "landing"
+    day = landing / "2022-06-18"
+    day.mkdir(parents=True)
+    for i, name in enumerate(ODD_NAMES):
+        _write(day / name, 1_655_510_400_000 + i)
+    _write(day / "_hidden.json", 1)
+    _write(day / ".partial.json", 2)
+    (day / "loop").symlink_to(landing)  # a link back up: a loop
+    (day / ".#lock.json").symlink_to(day / "gone.json")  # an editor's dangling lock file
+    (day / "dangling.json").symlink_to(day / "nowhere.json")
+    os.mkfifo(day / "pipe.json")
+    lake = lakehouse_resources(lake_settings(tmp_path), writes=False)["lake"]
+    with build_resources({"lake": lake}) as resources:
+        landing = resources.lake.read_landing("accelerometer_landing")
+        lines = landing.where(F.col("_file_problem").isNull())
+        files = {r["_source_file"].rsplit("/", 1)[-1] for r in lines.collect()}  # 7 rows
+        assert lines.count() == len(ODD_NAMES) == len(files)
+        assert {r["_folder_day"] for r in landing.collect()} == {"2022-06-18"}
+        skipped = dict(resources.lake.skipped_landing_files("accelerometer_landing"))
+        # What cannot be read is quarantined as a file, with the reason; hidden files and
+        # links are skipped (and reported).
+        quarantined = rejected_rows(landing, "accelerometer_landing").collect()
+    release_parsed_landing()
+    reasons = {Path(path).name: reason for path, reason in skipped.items()}
+    assert "loop" in reasons["loop"]
+    assert "dangling" in reasons["dangling.json"]
+    assert "not a regular file" in reasons["pipe.json"]
+    assert "hidden" in reasons["_hidden.json"] and "hidden" in reasons[".partial.json"]
+    assert [(Path(r.source_file).name, r.reason) for r in quarantined] == [
+        ("pipe.json", "file not read: not a regular file (a pipe, a socket, …)")
+    ]
+    # The sensor lists the same files, once each, and does not crash on the links.
+    listed = LandingFiles(root=str(tmp_path)).files()
+    assert sorted(f.key.rsplit("/", 1)[-1] for f in listed) == sorted(ODD_NAMES)

@@ -91,6 +91,7 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake
     # Customer files are new: one run over every day in landing.
     [everything] = first.run_requests
     assert everything.partition_key is None and everything.asset_selection is None
+    assert everything.tags["stedi/trigger"] == "initial scan"
     assert everything.tags["dagster/asset_partition_range_start"] == DAYS[0]
     assert everything.tags["dagster/asset_partition_range_end"] == DAYS[-1]
 
@@ -102,8 +103,8 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake
         (simulated_lake / "accelerometer" / "landing" / day / name).write_text("{}\n")
     second, _ = _tick(simulated_lake, first.cursor)
     assert [(r.partition_key, len(r.asset_selection)) for r in second.run_requests] == [
-        (DAYS[0], 4),  # the three day-partitioned tables and the publish step
-        (DAYS[2], 4),
+        (DAYS[0], 6),  # the five day-partitioned tables and the publish step
+        (DAYS[2], 6),
     ]
     again, _ = _tick(simulated_lake, first.cursor)  # a repeated tick asks for the same runs
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in second.run_requests]
@@ -117,6 +118,23 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake
     [rerun] = third.run_requests
     assert rerun.partition_key == DAYS[2]
     assert rerun.run_key not in {r.run_key for r in second.run_requests}
+
+    # A copy that kept an older modification time (cp -p, rsync -a), in a new day folder, is
+    # seen all the same; so is a removed file.
+    new_day = simulated_lake / "accelerometer" / "landing" / "2022-06-21"
+    new_day.mkdir()
+    backdated = new_day / "copied.json"
+    backdated.write_text("{}\n")
+    os.utime(backdated, ns=(0, 1_000_000_000))  # 1970
+    fourth, _ = _tick(simulated_lake, third.cursor)
+    assert [r.partition_key for r in fourth.run_requests] == ["2022-06-21"]
+    changed.unlink()
+    fifth, _ = _tick(simulated_lake, fourth.cursor)
+    assert [r.partition_key for r in fifth.run_requests] == [DAYS[2]]
+    # A cursor of an earlier version (a modification-time watermark): one initial scan.
+    old_cursor = json.dumps({"watermark_ms": 1, "at_watermark": []})
+    [scan] = _tick(simulated_lake, old_cursor)[0].run_requests
+    assert scan.tags["stedi/trigger"] == "initial scan"
 
 
 def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(

@@ -11,17 +11,45 @@ shared with it.
 from functools import reduce
 
 from dagster import AssetCheckResult, AssetIn, asset_check
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.machine_learning_curated import machine_learning_curated
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.landing_reads import CORRUPT_RECORD
 
+# The white space trimmed from identities, listed character by character: ASCII white space,
+# next line, Unicode's space and separator characters, zero-width space, byte-order mark. The
+# rules match it with a regular expression (identity.py); a test holds the two together.
+WHITE_SPACE = "".join(
+    chr(code)
+    for code in (
+        *range(0x09, 0x0E),
+        0x20,
+        0x85,
+        0xA0,
+        0x1680,
+        *range(0x2000, 0x200C),
+        0x2028,
+        0x2029,
+        0x202F,
+        0x205F,
+        0x3000,
+        0xFEFF,
+    )
+)
+
+
+def audit_identity(value: Column) -> Column:
+    """An e-mail or serial number as the audit identifies a customer: trimmed of
+    ``WHITE_SPACE``, lower-cased, null when nothing is left (README: customer identity)."""
+    return F.nullif(F.lower(F.btrim(value, F.lit(WHITE_SPACE))), F.lit(""))
+
 
 def consenting_customers(customer_landing: DataFrame) -> DataFrame:
-    """``email, serialNumber`` of every customer whose latest landing record (greatest
-    ``lastUpdateDate``) carries ``shareWithResearchAsOfDate`` and parsed cleanly.
+    """``email, serialNumber`` (identities, by ``audit_identity``) of every customer whose
+    latest landing record (greatest ``lastUpdateDate``) carries ``shareWithResearchAsOfDate``
+    and parsed cleanly.
 
     When in doubt, no consent: on a tie of latest records, one without consent (or garbled)
     decides; a garbled latest record may be a withdrawal. Records without an e-mail belong to
@@ -34,7 +62,8 @@ def consenting_customers(customer_landing: DataFrame) -> DataFrame:
     )
     doubtful = garbled | F.col("shareWithResearchAsOfDate").isNull()
     latest = (
-        customer_landing.where(F.col("email").isNotNull())
+        customer_landing.withColumn("email", audit_identity(F.col("email")))
+        .where(F.col("email").isNotNull())
         .groupBy("email")
         .agg(
             F.max(
@@ -42,7 +71,7 @@ def consenting_customers(customer_landing: DataFrame) -> DataFrame:
                     F.coalesce(F.col("lastUpdateDate"), F.lit(-(2**62))).alias("time"),
                     doubtful.alias("doubtful"),
                     (-F.col("shareWithResearchAsOfDate")).alias("earlier_consent"),
-                    F.col("serialNumber").alias("serialNumber"),
+                    audit_identity(F.col("serialNumber")).alias("serialNumber"),
                 )
             ).alias("latest")
         )
@@ -67,7 +96,7 @@ def rows_of_non_consenting(tables: dict[str, DataFrame], consenting: DataFrame) 
             df.select(
                 F.lit(name).alias("_table"),
                 F.lit(owners[name][1]).alias("_key"),
-                F.col(owners[name][0]).cast("string").alias("_owner"),
+                audit_identity(F.col(owners[name][0]).cast("string")).alias("_owner"),
             )
             for name, df in tables.items()
         ),

@@ -1,8 +1,8 @@
 """customer_trusted: the customers who agreed to share their data for research.
 
-Rule (both profiles): one row per e-mail, the record with the latest ``lastUpdateDate``
-(so a later record without consent withdraws the customer), kept only if that record
-carries ``shareWithResearchAsOfDate``.
+Rule (both profiles): one row per customer (the e-mail normalized: ``identity.py``), the
+record with the latest ``lastUpdateDate`` (so a later record without consent withdraws the
+customer), kept only if that record carries ``shareWithResearchAsOfDate``.
 """
 
 from dagster import AssetCheckResult, asset, asset_check
@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.landing import conforming
+from stedi_assets.identity import with_identities
 from stedi_assets.rules import duplicate_keys, rule_check
 from stedi_assets.storage.landing_reads import CORRUPT_RECORD
 
@@ -28,15 +29,17 @@ CUSTOMER_COLUMNS = (
 
 
 def latest_customer_records(customers: DataFrame) -> DataFrame:
-    """Each e-mail's most recent record (with Spark's corrupt-record column when present). On a
-    tie the record without research consent wins: when we cannot tell which is current, we
-    assume the customer did not consent."""
+    """Each customer's most recent record (with Spark's corrupt-record column when present),
+    one per identity: the e-mail normalized (``identity.py``). On a tie the record without
+    research consent wins: when we cannot tell which is current, we assume the customer did
+    not consent."""
     newest_first = Window.partitionBy("email").orderBy(
         F.col("lastUpdateDate").desc_nulls_last(),
         F.col("shareWithResearchAsOfDate").asc_nulls_first(),
     )
     return (
-        customers.where(F.col("email").isNotNull())
+        with_identities(customers, "customer_landing")
+        .where(F.col("email").isNotNull())
         .withColumn("_recency", F.row_number().over(newest_first))
         .where(F.col("_recency") == 1)
         .select(*CUSTOMER_COLUMNS, *_corrupt_record_column(customers))

@@ -22,10 +22,15 @@ from dagster import (
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.identity import with_identities
 from stedi_assets.partitions import (
     DAY_COLUMN,
     DAY_PARTITIONED,
+    FIRST_DAY,
+    FUTURE_TOLERANCE,
     daily,
+    plausible_time,
+    plausible_time_window,
     rows_of_run_days,
     single_run,
     utc_day,
@@ -33,6 +38,7 @@ from stedi_assets.partitions import (
 from stedi_assets.rules import rule_check
 from stedi_assets.storage.landing_reads import (
     CORRUPT_RECORD,
+    FILE_PROBLEM,
     FOLDER_DAY,
     LANDING_EXTRA_COLUMNS,
     SOURCE_FILE,
@@ -54,45 +60,96 @@ READING_TIME: dict[str, str] = {
 }
 
 
+# Measurements that must be finite numbers (JSON's NaN, Infinity and 1e400 parse as doubles).
+MEASUREMENTS: dict[str, tuple[str, ...]] = {"accelerometer_landing": ("x", "y", "z")}
+
+
+def _implausible_time(table: str) -> Column:
+    """A reading time outside the plausible window (partitions.plausible_time_window)."""
+    return F.coalesce(~plausible_time(F.col(READING_TIME[table])), F.lit(False))
+
+
+def _not_finite(table: str) -> Column:
+    """A measurement that is NaN or infinite."""
+    condition = F.lit(False)
+    for column in MEASUREMENTS.get(table, ()):
+        value = F.col(column)
+        not_finite = F.isnan(value) | value.isin(float("inf"), float("-inf"))
+        condition = condition | F.coalesce(not_finite, F.lit(False))
+    return condition
+
+
+def _reading_day(table: str) -> Column:
+    """The UTC day of a plausible reading time (null otherwise: no date arithmetic on times
+    Spark cannot represent, such as 99999999999999999)."""
+    time = F.col(READING_TIME[table])
+    return F.when(plausible_time(time), utc_day(time))
+
+
 def _days_from_its_folder(table: str) -> Column:
     """How many days a reading lies from the day folder of its file (null: no day folder)."""
-    reading_day = F.to_date(F.timestamp_millis(F.col(READING_TIME[table])))
-    return F.abs(F.datediff(reading_day, F.to_date(F.col(FOLDER_DAY))))
+    return F.abs(F.datediff(F.to_date(_reading_day(table)), F.to_date(F.col(FOLDER_DAY))))
 
 
 def nonconforming(table: str, columns: Sequence[str] = LANDING_EXTRA_COLUMNS) -> Column:
-    """Rows Spark could not parse against the DDL, that lack a required field, or readings
-    filed more than a day away from their day folder (no day's run would read them)."""
+    """Rows Spark could not parse against the DDL, that lack a required field, readings at an
+    implausible time or with a measurement that is not a finite number, or readings filed more
+    than a day away from their day folder (no day's run would read them)."""
     condition = F.col(CORRUPT_RECORD).isNotNull() if CORRUPT_RECORD in columns else F.lit(False)
+    if FILE_PROBLEM in columns:
+        condition = condition | F.col(FILE_PROBLEM).isNotNull()
     for field in REQUIRED_FIELDS[table]:
         condition = condition | F.col(field).isNull()
-    if table in READING_TIME and FOLDER_DAY in columns:
-        condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
+    if table in READING_TIME:
+        condition = condition | _implausible_time(table) | _not_finite(table)
+        if FOLDER_DAY in columns:
+            condition = condition | F.coalesce(_days_from_its_folder(table) > 1, F.lit(False))
     return condition
 
 
 def conforming(df: DataFrame, table: str) -> DataFrame:
     """The rows of ``df`` that fit the DDL and carry their required fields, without Spark's
-    corrupt-record column. A row with one unparsable field is not trusted at all."""
-    return df.where(~nonconforming(table, df.columns)).drop(*LANDING_EXTRA_COLUMNS)
+    corrupt-record column, their identities normalized (``identity.py``). A row with one
+    unparsable field is not trusted at all."""
+    conforming_rows = df.where(~nonconforming(table, df.columns)).drop(*LANDING_EXTRA_COLUMNS)
+    return with_identities(conforming_rows, table)
 
 
 def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
     """The nonconforming rows, each with why it was rejected, the file it came from, and the
     record as it arrived (the raw line when it did not parse)."""
+    file_problem = F.col(FILE_PROBLEM) if FILE_PROBLEM in landing.columns else F.lit(None)
     reason = F.when(
+        file_problem.isNotNull(), F.concat(F.lit("file not read: "), file_problem)
+    ).when(
         F.col(CORRUPT_RECORD).isNotNull(),
         F.lit(f"does not parse against sql/{table}.sql (malformed JSON or a wrong type)"),
     )
     for field in REQUIRED_FIELDS[table]:
         reason = reason.when(F.col(field).isNull(), F.lit(f"missing required field {field}"))
     if table in READING_TIME:
+        first, last = plausible_time_window()
+        reason = reason.when(
+            _implausible_time(table),
+            F.lit(
+                f"reading time outside the plausible window: before {FIRST_DAY} or later than "
+                f"the run's time plus {FUTURE_TOLERANCE} (epoch ms {first}..{last})"
+            ),
+        )
+        if table in MEASUREMENTS:
+            measured = ", ".join(MEASUREMENTS[table])
+            reason = reason.when(
+                _not_finite(table), F.lit(f"a measurement ({measured}) is not a finite number")
+            )
         reason = reason.when(
             _days_from_its_folder(table) > 1,
             F.lit("reading filed more than a day away from its file's day folder"),
         )
     fields = [c for c in landing.columns if c not in LANDING_EXTRA_COLUMNS]
     record = F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*fields)))
+    # A line of invalid UTF-8 keeps its bytes in Spark's string; round-tripping through Java's
+    # encoder makes it valid (each bad byte becomes U+FFFD), so every reader can decode it.
+    record = F.decode(F.encode(record, "UTF-8"), "UTF-8")
     columns = [
         F.col(SOURCE_FILE).alias("source_file"),
         reason.alias("reason"),
@@ -106,7 +163,7 @@ def rejected_rows(landing: DataFrame, table: str) -> DataFrame:
 def quarantine_day(table: str) -> Column:
     """The day of a quarantined reading line: its file's day folder (the run that reads a
     day's files writes that day's quarantine), else the reading's own day, else none."""
-    return F.coalesce(F.col(FOLDER_DAY), utc_day(F.col(READING_TIME[table])))
+    return F.coalesce(F.col(FOLDER_DAY), _reading_day(table))
 
 
 def _landing_asset(table: str, description: str) -> AssetsDefinition:

@@ -21,10 +21,12 @@ from dagster import (
     TableSchema,
 )
 from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
 
 from stedi_assets.pii import mask_pii
 from stedi_assets.storage.iceberg import Snapshot
 from stedi_assets.storage.lake import Days, Lake
+from stedi_assets.storage.landing_reads import FILE_PROBLEM
 from stedi_assets.storage.layout import table_spec
 
 PREVIEW_ROWS = 5
@@ -41,11 +43,21 @@ class LakeIOManager(ConfigurableIOManager):
             # Devices own landing: nothing is written, its files are described. Counting parses
             # them, and the parsed rows stay for the run's later reads (storage/landing_reads).
             self.lake.register_landing(table)
+            skipped = self.lake.skipped_landing_files(table)
+            for path, reason in skipped:
+                context.log.warning(f"{table}: not read: {path}: {reason}")
             context.add_output_metadata(
                 {
-                    "dagster/row_count": MetadataValue.int(self.lake.read_landing(table).count()),
+                    "dagster/row_count": MetadataValue.int(
+                        self.lake.read_landing(table).where(F.col(FILE_PROBLEM).isNull()).count()
+                    ),
                     "dagster/uri": MetadataValue.text(self.lake.location(table)),
                     "dagster/table_name": MetadataValue.text(self.lake.table_name(table)),
+                    "skipped_files": MetadataValue.int(len(skipped)),
+                    "skipped": MetadataValue.md(
+                        "\n".join(f"- `{path}`: {reason}" for path, reason in skipped[:20])
+                        or "none"
+                    ),
                 }
             )
             return

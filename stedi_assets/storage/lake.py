@@ -28,10 +28,15 @@ from pydantic import PrivateAttr
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from stedi_assets.identity import identity
 from stedi_assets.storage import iceberg
 from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.glue import GlueLandingTables
-from stedi_assets.storage.landing_reads import read_landing, release_parsed_landing
+from stedi_assets.storage.landing_reads import (
+    list_landing,
+    read_landing,
+    release_parsed_landing,
+)
 from stedi_assets.storage.layout import TABLES, TableSpec, table_spec
 from stedi_assets.storage.pause import BEFORE_PUBLISH, pause_point
 from stedi_assets.storage.upgrade import forget_legacy_sqlite_catalog, upgrade_legacy_tables
@@ -317,6 +322,16 @@ class Lake(ConfigurableResource):
         ``days=(first, last)``, only the files that may hold readings of those days."""
         return read_landing(self.spark_session, self.root, _landing_spec(table), days)
 
+    def skipped_landing_files(self, table: str) -> list[tuple[str, str]]:
+        """The entries below ``table``'s landing folder that are not read, with the reason:
+        hidden names, links that loop or lead nowhere, and what cannot be read (quarantined
+        as files)."""
+        listing = list_landing(self.spark_session, _landing_spec(table).location(self.root))
+        hidden = [(path, "hidden name (starts with . or _): not data") for path in listing.hidden]
+        links = [(path, f"skipped: {reason}") for path, reason in listing.links]
+        problems = [(p.path, f"not read, quarantined: {p.reason}") for p in listing.problems]
+        return hidden + links + problems
+
     def read_table(self, table: str, days: Days | None = None) -> DataFrame:
         """A table as this run sees it: its branch when the run wrote it, else main at the
         snapshot the run first read. ``days``: only those days' partitions."""
@@ -441,8 +456,14 @@ class Lake(ConfigurableResource):
         consent was withdrawn. As (email, serialNumber); None when none."""
         if base is None:
             return None
-        before = self.read_main("customer_trusted", base).select("email", "serialNumber")
-        gone = before.join(now.select("email"), "email", "left_anti")
+        # Compared as identities: a table of an earlier version may hold e-mails as written.
+        before = self.read_main("customer_trusted", base).select(
+            identity(F.col("email")).alias("email"),
+            identity(F.col("serialNumber")).alias("serialNumber"),
+        )
+        gone = before.join(
+            now.select(identity(F.col("email")).alias("email")), "email", "left_anti"
+        )
         return gone if gone.take(1) else None
 
     def erase(self, customers: DataFrame) -> None:

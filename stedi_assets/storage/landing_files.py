@@ -4,7 +4,6 @@ A landing file's day is the ``YYYY-MM-DD`` (or ``day=YYYY-MM-DD``) folder it sit
 convention uploads follow; a file outside any day folder may hold readings of any day.
 """
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from dagster import ConfigurableResource
 from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.sensor import get_objects
 
+from stedi_assets.storage.filesystem import walk_local
 from stedi_assets.storage.layout import LANDING_TABLES, landing_day
 from stedi_assets.storage.s3 import split_s3_uri
 
@@ -53,13 +53,14 @@ class LandingFiles(ConfigurableResource):
         found = []
         for table in LANDING_TABLES:
             folder = root / table.relative_path
-            # os.walk skips a symlinked landing folder unless told to follow it.
-            for directory, _, names in os.walk(folder, followlinks=True):
-                for name in names:
-                    path = Path(directory, name)
-                    stat = path.stat()
-                    key = f"{table.relative_path}/{path.relative_to(folder).as_posix()}"
-                    found.append(LandingFile(stat.st_mtime_ns // 1_000_000, key, stat.st_size))
+            if not folder.is_dir():
+                continue
+            # Links are followed, each folder once: a loop or a dangling link is skipped (the
+            # run's landing read reports them in the landing asset's metadata).
+            for path in walk_local(folder).files:
+                stat = path.stat()
+                key = f"{table.relative_path}/{path.relative_to(folder).as_posix()}"
+                found.append(LandingFile(stat.st_mtime_ns // 1_000_000, key, stat.st_size))
         return found
 
     def _list_s3(self) -> list[LandingFile]:

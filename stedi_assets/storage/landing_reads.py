@@ -2,6 +2,7 @@
 asked for, each file parsed once per run."""
 
 from contextlib import suppress
+from pathlib import Path
 from typing import NamedTuple
 
 from pyspark import StorageLevel
@@ -9,7 +10,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.storage.ddl import landing_ddl
-from stedi_assets.storage.filesystem import hadoop_path, path_exists
+from stedi_assets.storage.filesystem import hadoop_path, is_local, path_exists, walk_local
 from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
 
 # Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
@@ -19,7 +20,9 @@ SOURCE_FILE = "_source_file"
 # The day folder of that file (``.../2022-06-19/...``), null when it is in none.
 FOLDER_DAY = "_folder_day"
 # Columns read_landing adds to the DDL's: where a row came from and whether it parsed.
-LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY)
+# Why a listed entry could not be read at all (a link that loops, …): one row per such file.
+FILE_PROBLEM = "_file_problem"
+LANDING_EXTRA_COLUMNS = (CORRUPT_RECORD, SOURCE_FILE, FOLDER_DAY, FILE_PROBLEM)
 
 
 def read_landing(
@@ -43,17 +46,21 @@ def read_landing(
             f"no landing data for {spec.name}: {location} does not exist "
             f"(is the lake root {lake!r} right?)"
         )
-    files = _landing_files(spark, location, near_days(*days) if days else None)
+    listing = list_landing(spark, location, near_days(*days) if days else None)
+    files = listing.files
     # A file rewritten in place has another size or time: it is parsed again.
-    key = (spark.sparkContext.applicationId, spec.name, files)
+    key = (spark.sparkContext.applicationId, spec.name, files, listing.problems)
     if key in _parsed_landing:
         return _parsed_landing[key]
     _forget_older_versions(key)
     schema = landing_ddl(spec.name).spark_schema().add(CORRUPT_RECORD, "string")
+    # Entries that cannot be read become one row each: no fields, the file and the reason.
+    problems = spark.createDataFrame(
+        [(p.path, p.day, p.reason) for p in listing.problems],
+        f"{SOURCE_FILE} string, {FOLDER_DAY} string, {FILE_PROBLEM} string",
+    ).select(*[F.lit(None).cast(f.dataType).alias(f.name) for f in schema], "*")
     if not files:
-        return spark.createDataFrame(
-            [], schema.add(SOURCE_FILE, "string").add(FOLDER_DAY, "string")
-        )
+        return problems
     # Once per row here, not in every rule that needs it (a regex costs as much as a scan);
     # not at all when no file is in a day folder.
     in_day_folders = any(file.day is not None for file in files)
@@ -61,13 +68,19 @@ def read_landing(
     # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
     parsed = (
         spark.read.schema(schema)
+        # The listed files are read as named: their names are no glob patterns (a name may
+        # hold [, {, * or ?), and a ':' in a name is not parsed as a URI scheme.
+        .option("__globPaths__", "false")
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
         .json([file.path for file in files])
         .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
         .withColumn(FOLDER_DAY, folder_day.cast("string"))
-        .persist(StorageLevel.MEMORY_AND_DISK)
+        .withColumn(FILE_PROBLEM, F.lit(None).cast("string"))
     )
+    if listing.problems:
+        parsed = parsed.unionByName(problems)
+    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     _parsed_landing[key] = parsed
     return parsed
 
@@ -106,24 +119,67 @@ def release_parsed_landing() -> None:
             parsed.unpersist()
 
 
-def _landing_files(
-    spark: SparkSession, location: str, days: tuple[str, str] | None
-) -> tuple[LandingFile, ...]:
+class FileProblem(NamedTuple):
+    path: str
+    day: str | None  # of its day folder
+    reason: str
+
+
+class LandingListing(NamedTuple):
+    files: tuple[LandingFile, ...]  # the data files, sorted
+    hidden: tuple[str, ...]  # names starting with . or _: not data (Spark's rule), skipped
+    links: tuple[tuple[str, str], ...]  # (path, reason): loops and dangling links, skipped
+    problems: tuple[FileProblem, ...]  # entries that cannot be read: quarantined as files
+
+
+def list_landing(
+    spark: SparkSession, location: str, days: tuple[str, str] | None = None
+) -> LandingListing:
     """The data files below ``location`` (all, or those of day folders ``first..last`` and
-    of no day folder), sorted."""
-    fs, root = hadoop_path(spark, location)
-    prefix = root.toUri().getPath().rstrip("/") + "/"
-    listing = fs.listFiles(root, True)
-    files = []
-    while listing.hasNext():
-        status = listing.next()
-        path = status.getPath()
-        below = path.toUri().getPath().removeprefix(prefix)
-        if any(part.startswith((".", "_")) for part in below.split("/")):
-            continue  # Spark's own convention: hidden files are not data
+    of no day folder); the hidden files skipped (names starting with ``.`` or ``_``: Spark's
+    convention, not data); links that loop or lead nowhere, skipped; and the entries that
+    cannot be read (not a regular file, a folder that cannot be listed), with the reason."""
+    entries: list[tuple[str, str, int, int]] = []  # (path URI, path below, size, modified)
+    unreadable: list[tuple[str, str, str]] = []  # (path, path below, reason)
+    links: list[tuple[str, str]] = []
+    if is_local(location):
+        root = Path(location.removeprefix("file://"))
+        listing = walk_local(root)
+        links = [(f"file://{path}", reason) for path, reason in listing.links]
+        for path, reason in listing.unreadable:
+            below = Path(path).relative_to(root).as_posix() if path.startswith(str(root)) else ""
+            unreadable.append((f"file://{path}", below, reason))
+        for path in listing.files:
+            status = path.stat()
+            below = path.relative_to(root).as_posix()
+            modified = status.st_mtime_ns // 1_000_000
+            # Not percent-encoded: Hadoop reads the path as written ('%' in a name is a '%').
+            entries.append((f"file://{path.absolute()}", below, status.st_size, modified))
+    else:
+        fs, root_path = hadoop_path(spark, location)
+        prefix = root_path.toUri().getPath().rstrip("/") + "/"
+        found = fs.listFiles(root_path, True)
+        while found.hasNext():
+            status = found.next()
+            path = status.getPath()
+            below = path.toUri().getPath().removeprefix(prefix)
+            entries.append((path.toString(), below, status.getLen(), status.getModificationTime()))
+
+    def wanted(below: str) -> bool:
         day = landing_day(below)
-        if days is None or day is None or days[0] <= day <= days[1]:
-            files.append(
-                LandingFile(path.toString(), status.getLen(), status.getModificationTime(), day)
-            )
-    return tuple(sorted(files))
+        return days is None or day is None or days[0] <= day <= days[1]
+
+    files, hidden = [], []
+    for uri, below, size, modified in entries:
+        if any(part.startswith((".", "_")) for part in below.split("/")):
+            hidden.append(uri)
+        elif wanted(below):
+            files.append(LandingFile(uri, size, modified, landing_day(below)))
+    problems = [
+        FileProblem(uri, landing_day(below), reason)
+        for uri, below, reason in unreadable
+        if wanted(below)
+    ]
+    return LandingListing(
+        tuple(sorted(files)), tuple(sorted(hidden)), tuple(links), tuple(problems)
+    )

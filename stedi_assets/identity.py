@@ -1,0 +1,46 @@
+"""Who a record belongs to: the customer identity that every rule joins, de-duplicates and
+withdraws on.
+
+A customer is one person however their e-mail is written. An e-mail (``email``, ``user``) or a
+serial number (``serialNumber``) identifies a customer after normalization:
+
+1. leading and trailing white space is removed: ASCII white space (space, tab, line feed,
+   vertical tab, form feed, carriage return), every Unicode space or separator character
+   (category Z: no-break space U+00A0, the U+2000 to U+200A spaces, U+2028, U+2029, U+202F,
+   U+205F, U+3000, …), next line U+0085, zero-width space U+200B and the byte-order mark
+   U+FEFF. Inner white space is kept (``"a b@x.com"`` is not ``"ab@x.com"``);
+2. the rest is lower-cased with Unicode's default case mapping (Spark's ``lower``, the same on
+   every machine: no locale);
+3. nothing left means no identity (null): such a record belongs to nobody.
+
+Serial numbers (UUIDs in practice) follow the same rule, so ``"ABC-1 "`` is ``"abc-1"``. The
+rules normalize the identity columns as they read landing, so every table past landing holds
+normalized identities. The consent audit normalizes by its own code (``assets/consent_audit``),
+and a test holds the two to the same answers.
+"""
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+
+# Java regular-expression class of the white space trimmed from identities.
+_WHITE_SPACE = r"[\s\p{Z}\x{0085}\x{200B}\x{FEFF}]"
+
+# The identity columns of each landing table.
+IDENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "customer_landing": ("email", "serialNumber"),
+    "accelerometer_landing": ("user",),
+    "step_trainer_landing": ("serialNumber",),
+}
+
+
+def identity(value: Column) -> Column:
+    """The normalized identity of an e-mail or serial number column (null when empty)."""
+    trimmed = F.regexp_replace(value, f"^{_WHITE_SPACE}+|{_WHITE_SPACE}+$", "")
+    return F.nullif(F.lower(trimmed), F.lit(""))
+
+
+def with_identities(landing: DataFrame, table: str) -> DataFrame:
+    """``landing`` with the identity columns of landing table ``table`` normalized."""
+    return landing.withColumns(
+        {column: identity(F.col(column)) for column in IDENTITY_COLUMNS[table]}
+    )
