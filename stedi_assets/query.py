@@ -9,6 +9,7 @@ checked too (``check_spark_plan``: a query, or a SHOW / DESCRIBE / EXPLAIN of on
 path-based sources (``parquet.`/some/path` ``) are off (``spark.sql.runSQLOnFiles=false``).
 """
 
+import logging
 import re
 
 from py4j.protocol import Py4JJavaError
@@ -85,8 +86,12 @@ def check_spark_plan(spark: SparkSession, sql: str) -> None:
 
 
 def prepare_read_only_session(spark: SparkSession) -> None:
-    """No path-based sources (``parquet.`/etc` ``, ``text.`/etc/hostname` ``)."""
+    """No path-based sources (``parquet.`/etc` ``, ``text.`/etc/hostname` ``), and no Spark
+    log lines: a query's error is reported once, in one line, by ``stedi query``."""
     spark.conf.set("spark.sql.runSQLOnFiles", "false")
+    spark.sparkContext.setLogLevel("OFF")
+    # PySpark logs a failed query's context through a Python logger of its own, at ERROR.
+    logging.getLogger("SQLQueryContextLogger").disabled = True
 
 
 def register_views(lake: Lake) -> list[str]:

@@ -55,12 +55,16 @@ def _landing_files(lake: Path, table: str) -> list[str]:
 def query_local(lake_root: str, database: str, sql: str, limit: int) -> QueryResult:
     """Runs read-only ``sql`` (checked by the caller) over the local lake's tables."""
     lake = Path(lake_root)
-    catalog = SqlCatalog(
-        CATALOG_NAME,
-        uri=f"sqlite:///{lake}/_catalog/catalog.sqlite",
-        warehouse=f"file://{lake}",
-    )
-    existing = {name for _, name in catalog.list_tables(database)}
+    catalog_file = lake / "_catalog" / "catalog.sqlite"
+    catalog = None
+    existing: set[str] = set()
+    if catalog_file.is_file():  # none before the first run
+        catalog = SqlCatalog(
+            CATALOG_NAME, uri=f"sqlite:///{catalog_file}", warehouse=f"file://{lake}"
+        )
+        namespaces = {namespace[0] for namespace in catalog.list_namespaces()}
+        if database in namespaces:
+            existing = {name for _, name in catalog.list_tables(database)}
     connection = duckdb.connect()
     for name in _named_tables(sql):
         if TABLES[name].is_landing:
@@ -73,7 +77,7 @@ def query_local(lake_root: str, database: str, sql: str, limit: int) -> QueryRes
                 "format = 'newline_delimited', ignore_errors = true)",
                 [files, columns],
             )
-        elif name in existing:
+        elif catalog is not None and name in existing:
             arrow = catalog.load_table(f"{database}.{name}").scan().to_arrow()
             connection.register(name, arrow)
     # From here on the statement sees the tables above and nothing else.

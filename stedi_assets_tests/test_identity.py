@@ -106,7 +106,12 @@ def test_the_rules_and_the_audit_agree_on_who_consents_among_spellings(
         },
         # Bob's older record, spelled in capitals, lacks consent; his latest has it.
         {"email": "BOB@TEST.COM", "serialNumber": "s-b", "lastUpdateDate": T0 - DAY},
-        {"email": "bob@test.com", "serialNumber": "s-b", "shareWithResearchAsOfDate": T0},
+        {
+            "email": "bob@test.com",
+            "serialNumber": "s-b",
+            "lastUpdateDate": T0,
+            "shareWithResearchAsOfDate": T0,
+        },
         # White space only: nobody's record.
         {"email": "\u2002 ", "serialNumber": "s-x", "shareWithResearchAsOfDate": T0},
     )

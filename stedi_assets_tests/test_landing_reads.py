@@ -77,6 +77,7 @@ def test_files_with_any_name_are_read_once_each_and_links_never_twice(
     (day / ".#lock.json").symlink_to(day / "gone.json")  # an editor's dangling lock file
     (day / "dangling.json").symlink_to(day / "nowhere.json")
     os.mkfifo(day / "pipe.json")
+    _write(day / "at 10:00 [2].json", 3)  # ':' and a glob character: Hadoop cannot read it
     lake = lakehouse_resources(lake_settings(tmp_path), writes=False)["lake"]
     with build_resources({"lake": lake}) as resources:
         landing = resources.lake.read_landing("accelerometer_landing")
@@ -94,9 +95,16 @@ def test_files_with_any_name_are_read_once_each_and_links_never_twice(
     assert "dangling" in reasons["dangling.json"]
     assert "not a regular file" in reasons["pipe.json"]
     assert "hidden" in reasons["_hidden.json"] and "hidden" in reasons[".partial.json"]
-    assert [(Path(r.source_file).name, r.reason) for r in quarantined] == [
-        ("pipe.json", "file not read: not a regular file (a pipe, a socket, …)")
+    assert sorted((Path(r.source_file).name, r.reason) for r in quarantined) == [
+        (
+            "at 10:00 [2].json",
+            "file not read: a name with both ':' and a glob character ([, {, *, ?, \\) "
+            "Hadoop cannot read",
+        ),
+        ("pipe.json", "file not read: not a regular file (a pipe, a socket, …)"),
     ]
-    # The sensor lists the same files, once each, and does not crash on the links.
+    # The sensor lists the same files (and the one to quarantine), once each, and does not
+    # crash on the links.
     listed = LandingFiles(root=str(tmp_path)).files()
-    assert sorted(f.key.rsplit("/", 1)[-1] for f in listed) == sorted(ODD_NAMES)
+    names = sorted(f.key.rsplit("/", 1)[-1] for f in listed)
+    assert names == sorted([*ODD_NAMES, "at 10:00 [2].json"])

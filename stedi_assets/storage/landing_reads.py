@@ -1,6 +1,7 @@
 """Reading landing JSON with Spark: the schema of its DDL in ``sql/``, the files of the days
 asked for, each file parsed once per run."""
 
+import re
 from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
@@ -68,12 +69,11 @@ def read_landing(
     # The files as listed, not the folder: what was listed is exactly what is parsed and kept.
     parsed = (
         spark.read.schema(schema)
-        # The listed files are read as named: their names are no glob patterns (a name may
-        # hold [, {, * or ?), and a ':' in a name is not parsed as a URI scheme.
-        .option("__globPaths__", "false")
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
-        .json([file.path for file in files])
+        # Spark reads each path as a glob pattern: escaped, a name holding [, {, * or ? means
+        # itself.
+        .json([_literal(file.path) for file in files])
         .withColumn(SOURCE_FILE, F.col("_metadata.file_path"))
         .withColumn(FOLDER_DAY, folder_day.cast("string"))
         .withColumn(FILE_PROBLEM, F.lit(None).cast("string"))
@@ -83,6 +83,23 @@ def read_landing(
     parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
     _parsed_landing[key] = parsed
     return parsed
+
+
+# Characters Hadoop's glob patterns give a meaning to.
+_GLOB = re.compile(r"([\\\[\]{}*?])")
+
+
+def _literal(path: str) -> str:
+    """``path`` as a glob pattern that matches exactly that path."""
+    return _GLOB.sub(r"\\\1", path)
+
+
+def _unreadable_name(name: str) -> str | None:
+    """Why Hadoop cannot read a file of this name, if it cannot: a glob pattern's parts are
+    parsed as paths, and a ':' in such a part reads as a URI scheme."""
+    if ":" in name and _GLOB.search(name):
+        return "a name with both ':' and a glob character ([, {, *, ?, \\) Hadoop cannot read"
+    return None
 
 
 def _folder_day(path: Column) -> Column:
@@ -143,6 +160,11 @@ def list_landing(
     unreadable: list[tuple[str, str, str]] = []  # (path, path below, reason)
     links: list[tuple[str, str]] = []
     if is_local(location):
+        # Landing files have no ".<name>.crc" checksum companions (devices write them), and
+        # Hadoop's local file system would build that companion's name for every file it
+        # opens, which a ':' in the name breaks. This process's local file system reads
+        # without looking for it (one cached instance; Spark's local executors share it).
+        hadoop_path(spark, location)[0].setVerifyChecksum(False)
         root = Path(location.removeprefix("file://"))
         listing = walk_local(root)
         links = [(f"file://{path}", reason) for path, reason in listing.links]
@@ -173,6 +195,8 @@ def list_landing(
     for uri, below, size, modified in entries:
         if any(part.startswith((".", "_")) for part in below.split("/")):
             hidden.append(uri)
+        elif (why := _unreadable_name(below.rsplit("/", 1)[-1])) is not None:
+            unreadable.append((uri, below, why))
         elif wanted(below):
             files.append(LandingFile(uri, size, modified, landing_day(below)))
     problems = [
