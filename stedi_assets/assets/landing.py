@@ -178,41 +178,31 @@ def _landing_asset(table: str, description: str) -> AssetsDefinition:
 
 def _quarantine_asset(landing: AssetsDefinition) -> AssetsDefinition:
     table = landing.key.path[-1]
-    quarantine = quarantine_of(table).name
-    description = (
-        f"Lines of {table} that do not fit sql/{table}.sql or lack "
-        f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
-        "Raw landing data: landing's protection, not the research tables'."
-    )
-    if table not in READING_TIME:
-        # Customer files are in no day folder: every run reads them all, and rewrites this.
-        @asset(
-            name=quarantine,
-            ins={"landing": AssetIn(landing.key)},
-            group_name="landing",
-            kinds={"spark", "iceberg"},
-            description=description,
-        )
-        def _asset(landing: DataFrame) -> DataFrame:
-            return rejected_rows(landing, table)
-
-        return _asset
+    # Reading files sit in day folders: a day's run writes that day's quarantine. Customer files
+    # are in none: every run reads them all, and rewrites the whole customer quarantine.
+    dated = table in READING_TIME
+    day_partitioned: dict[str, Any] = {
+        "partitions_def": daily,
+        "backfill_policy": single_run,
+        "metadata": DAY_PARTITIONED,
+    }
 
     @asset(
-        name=quarantine,
+        name=quarantine_of(table).name,
         ins={"landing": AssetIn(landing.key)},
         group_name="landing",
         kinds={"spark", "iceberg"},
-        partitions_def=daily,
-        backfill_policy=single_run,
-        metadata=DAY_PARTITIONED,
-        description=f"{description} Partitioned by the day folder of the file (else the "
-        "reading's day): a day's run writes that day's quarantine.",
+        description=f"Lines of {table} that do not fit sql/{table}.sql or lack "
+        f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
+        "Raw landing data: landing's protection, not the research tables'."
+        + (" Partitioned by the day folder of the file (else the reading's day)." if dated else ""),
+        **(day_partitioned if dated else {}),
     )
-    def _dated_asset(context: AssetExecutionContext, landing: DataFrame) -> DataFrame:
-        return rows_of_run_days(context, rejected_rows(landing, table))
+    def _asset(context: AssetExecutionContext, landing: DataFrame) -> DataFrame:
+        rejected = rejected_rows(landing, table)
+        return rows_of_run_days(context, rejected) if dated else rejected
 
-    return _dated_asset
+    return _asset
 
 
 customer_landing = _landing_asset(
