@@ -160,5 +160,14 @@ class GlueLandingTables(ConfigurableResource):
         current = self._get(table)
         if current is None or current.get("Parameters", {}).get("table_type") == "ICEBERG":
             return False
-        self.client.delete_table(DatabaseName=self.database, Name=table)
+        try:
+            self.client.delete_table(DatabaseName=self.database, Name=table)
+        except ClientError as error:
+            if _error_code(error) != "AccessDeniedException":
+                raise
+            raise PermissionError(
+                f"upgrading {self.database}.{table} (a Glue table of an earlier version) needs "
+                "glue:DeleteTable once, which the lake's role does not have: run this first run "
+                "as a principal that may delete tables in the database (docs/aws.md)"
+            ) from error
         return True
