@@ -318,7 +318,7 @@ def parser() -> argparse.ArgumentParser:
     rollback.set_defaults(handler=_rollback)
 
     provision = commands.add_parser(
-        "provision", help="create the bucket, Glue database and IAM role an s3:// lake needs"
+        "provision", help="create the bucket, Glue databases and IAM roles an s3:// lake needs"
     )
     provision.add_argument("--lake", help="s3://bucket/prefix (default: $STEDI_LAKE)")
     provision.add_argument(

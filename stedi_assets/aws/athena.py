@@ -16,6 +16,7 @@ from dagster_aws.athena import AthenaClientResource
 from stedi_assets.storage.s3 import aws_region
 
 RESULTS_FOLDER = "_athena_results"
+DEFAULT_WORKGROUP = "primary"
 
 
 def results_location(lake_root: str) -> str:
@@ -38,7 +39,7 @@ def athena_resource() -> AthenaClientResource:
     if region and not os.environ.get("AWS_DEFAULT_REGION"):
         os.environ["AWS_DEFAULT_REGION"] = region
     return AthenaClientResource(
-        workgroup=os.environ.get("STEDI_ATHENA_WORKGROUP", "primary"), polling_interval=1
+        workgroup=os.environ.get("STEDI_ATHENA_WORKGROUP", DEFAULT_WORKGROUP), polling_interval=1
     )
 
 
