@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 CHECKS = "stedi_assets_tests/test_checks.py"
 RULES = "stedi_assets_tests/test_rules.py"
+RECONCILIATION = "stedi_assets_tests/test_reconciliation.py"
 
 
 @dataclass(frozen=True)
@@ -176,6 +177,34 @@ MUTANTS: tuple[Mutant, ...] = (
         'doubtful = F.col("shareWithResearchAsOfDate").isNull()',
         _checks("test_the_audit_and_the_rules_agree_on_who_consents_in_tricky_records"),
     ),
+    Mutant(
+        "customer_trusted / reading tables · every_landing_row_accounted_for always passes",
+        "stedi_assets/assets/reconciliation.py",
+        "        sum(mismatches.values()),",
+        "        0,",
+        (
+            *_checks(_FAMILY, "reconciliation"),
+            *tuple(
+                f"{RECONCILIATION}::test_the_{kind}_reconciliation_fails_when_its_table_misses_"
+                f"or_gains_a_row[{p}]"
+                for kind, p in (
+                    ("customer", "trusted row lost"),
+                    ("reading", "accelerometer_trusted-trusted row lost"),
+                )
+            ),
+        ),
+    ),
+    Mutant(
+        "every quarantine table · holds_every_rejected_line always passes",
+        "stedi_assets/assets/reconciliation.py",
+        "            abs(written - expected),",
+        "            0,",
+        tuple(
+            f"{RECONCILIATION}::test_the_quarantine_check_fails_when_the_quarantine_misses_or_"
+            f"gains_a_line[{table}-row lost]"
+            for table in ("customer_quarantine", "accelerometer_quarantine")
+        ),
+    ),
     # --- blocking: a failing check that no longer blocks -----------------------------------------
     Mutant(
         "customers_curated · consent_present not blocking",
@@ -190,6 +219,15 @@ MUTANTS: tuple[Mutant, ...] = (
         '        blocking=True,\n        description="No exact duplicate rows',
         '        blocking=False,\n        description="No exact duplicate rows',
         _checks(_FAMILY, "reading_checks"),
+    ),
+    Mutant(
+        "accelerometer_trusted · every_landing_row_accounted_for not blocking",
+        "stedi_assets/assets/reconciliation.py",
+        '    asset=accelerometer_trusted,\n    name="every_landing_row_accounted_for",\n'
+        "    blocking=True,",
+        '    asset=accelerometer_trusted,\n    name="every_landing_row_accounted_for",\n'
+        "    blocking=False,",
+        _checks(_FAMILY, "reconciliation"),
     ),
     # --- rules -----------------------------------------------------------------------------------
     Mutant(

@@ -77,6 +77,9 @@ def _run(args: argparse.Namespace) -> int:
             ],
         )
     )
+    for check in summary.checks:
+        if not check.passed and check.description:  # names the table, rule and files
+            print(f"  {check.asset}.{check.name}: {check.description}")
     print()
     print(
         _table(

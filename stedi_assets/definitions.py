@@ -15,6 +15,7 @@ from stedi_assets.assets.machine_learning_curated import (
     machine_learning_curated_checks,
 )
 from stedi_assets.assets.published import lakehouse_published
+from stedi_assets.assets.reconciliation import reconciliation_checks
 from stedi_assets.assets.step_trainer_trusted import (
     step_trainer_trusted,
     step_trainer_trusted_checks,
@@ -39,6 +40,7 @@ CHECKS = [
     *customers_curated_checks,
     step_trainer_trusted_checks,
     *machine_learning_curated_checks,
+    *reconciliation_checks,
     no_rows_of_non_consenting_customers,
 ]
 

@@ -63,8 +63,12 @@ def query_local(lake_root: str, database: str, sql: str, limit: int) -> QueryRes
             CATALOG_NAME, uri=f"sqlite:///{catalog_file}", warehouse=f"file://{lake}"
         )
         namespaces = {namespace[0] for namespace in catalog.list_namespaces()}
-        if database in namespaces:
-            existing = {name for _, name in catalog.list_tables(database)}
+        for namespace in {spec.database(database) for spec in TABLES.values()} & namespaces:
+            existing |= {
+                name
+                for _, name in catalog.list_tables(namespace)
+                if name in TABLES and TABLES[name].database(database) == namespace
+            }
     connection = duckdb.connect()
     for name in _named_tables(sql):
         if TABLES[name].is_landing:
@@ -78,7 +82,9 @@ def query_local(lake_root: str, database: str, sql: str, limit: int) -> QueryRes
                 [files, columns],
             )
         elif catalog is not None and name in existing:
-            arrow = catalog.load_table(f"{database}.{name}").scan().to_arrow()
+            arrow = (
+                catalog.load_table(f"{TABLES[name].database(database)}.{name}").scan().to_arrow()
+            )
             connection.register(name, arrow)
     # From here on the statement sees the tables above and nothing else.
     connection.execute("SET enable_external_access = false")

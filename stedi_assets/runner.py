@@ -4,7 +4,7 @@ and the tests)."""
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class CheckOutcome:
     passed: bool
     blocking_failure: bool  # failed with ERROR severity on a blocking check: downstream stopped
     violations: int | None
+    description: str | None = None  # what is wrong, for a failed check
+    # The result's metadata as plain values (the reconciliation's terms, for example).
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,8 @@ def run_lakehouse(
             and evaluation.blocking
             and evaluation.severity == AssetCheckSeverity.ERROR,
             violations=_violations(evaluation.metadata),
+            description=evaluation.description,
+            facts={name: entry.value for name, entry in evaluation.metadata.items()},
         )
         for evaluation in result.get_asset_check_evaluations()
     ]

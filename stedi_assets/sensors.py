@@ -1,7 +1,9 @@
 """The landing sensor: new or changed landing files start the runs that take them through.
 
-- A reading file (accelerometer, step trainer) in a day folder re-runs that day of the three
-  day-partitioned tables. Several files of one day in one tick: one run.
+- A reading file (accelerometer, step trainer) in day folder D re-runs days D-1 to D+1 of the
+  day-partitioned tables: a file may hold readings of the days next to its folder's (an upload
+  crossing midnight, a phone uploading yesterday's readings). The changed days of one tick, with
+  their neighbours, make one run per stretch of consecutive days.
 - A customer file re-runs everything for every day in landing, in one run (one Spark job):
   a consent given or withdrawn changes which readings of every day may pass.
 - A reading file outside any day folder may hold any day: it re-runs every day, like a
@@ -23,6 +25,7 @@ import hashlib
 import json
 from collections import defaultdict
 from collections.abc import Iterable
+from datetime import date, timedelta
 
 from dagster import (
     AssetKey,
@@ -34,7 +37,7 @@ from dagster import (
     sensor,
 )
 
-from stedi_assets.partitions import DAY_PARTITIONED_TABLES, FIRST_DAY, range_tags
+from stedi_assets.partitions import DAY_PARTITIONED_TABLES, FIRST_DAY, daily, range_tags
 from stedi_assets.storage.landing_files import LandingFile, LandingFiles
 
 LAKEHOUSE_JOB = "stedi_lakehouse"
@@ -97,18 +100,48 @@ def plan_runs(
                 tags={**range_tags(first, last), "stedi/trigger": trigger},
             )
         ]
+    # A file in day folder D may hold readings of D-1 to D+1 (an upload crossing midnight, a
+    # phone that uploads yesterday's readings): a change there re-runs those three days.
     by_day: dict[str, dict[str, str]] = defaultdict(dict)
     for group, digest in changed.items():
-        by_day[group.split("/", 1)[1]][group] = digest
+        folder = date.fromisoformat(group.split("/", 1)[1])
+        for offset in (-1, 0, 1):
+            day = (folder + timedelta(days=offset)).isoformat()
+            if FIRST_DAY <= day <= _last_day():
+                by_day[day][group] = digest
     return [
         RunRequest(
-            run_key=f"day {day}:{_changes(groups)}",
-            partition_key=day,
+            run_key=f"days {first}..{last}:{_changes(groups)}",
             asset_selection=DAY_ASSETS,
-            tags={"stedi/trigger": f"landing files of {day} changed ({', '.join(sorted(groups))})"},
+            tags={
+                **range_tags(first, last),
+                "stedi/trigger": f"landing files changed ({', '.join(sorted(groups))})",
+            },
         )
-        for day, groups in sorted(by_day.items())
+        for first, last, groups in _contiguous(by_day)
     ]
+
+
+def _last_day() -> str:
+    """The last daily partition (tomorrow, UTC: device clocks run a little ahead)."""
+    return daily.get_last_partition_key() or FIRST_DAY
+
+
+def _contiguous(
+    by_day: dict[str, dict[str, str]],
+) -> list[tuple[str, str, dict[str, str]]]:
+    """Runs of consecutive days, each with the changed groups that led to it: one run per
+    stretch of days, so that overlapping neighbours are not written twice."""
+    stretches: list[tuple[str, str, dict[str, str]]] = []
+    for day in sorted(by_day):
+        if stretches and date.fromisoformat(stretches[-1][1]) + timedelta(days=1) == (
+            date.fromisoformat(day)
+        ):
+            first, _, groups = stretches[-1]
+            stretches[-1] = (first, day, groups | by_day[day])
+        else:
+            stretches.append((day, day, dict(by_day[day])))
+    return stretches
 
 
 @sensor(

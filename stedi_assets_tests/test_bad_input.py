@@ -80,7 +80,9 @@ def test_bad_lines_are_quarantined_and_good_lines_of_the_same_file_pass(
         uri=f"sqlite:///{simulated_lake}/_catalog/catalog.sqlite",
         warehouse=f"file://{simulated_lake}",
     )
-    records = other.load_table("stedi.accelerometer_quarantine").scan().to_pandas()["record"]
+    records = (
+        other.load_table("stedi_quarantine.accelerometer_quarantine").scan().to_pandas()["record"]
+    )
     assert records.str.contains("\ufffd").any()
     assert "this is not json" in {r.record for r in mixed.collect()}
     conformance = next(

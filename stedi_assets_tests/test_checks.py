@@ -601,10 +601,12 @@ def test_conforms_to_ddl_fails_on_quarantined_lines_and_names_the_file(
     result = check(quarantine=quarantine)
     assert not result.passed and _violations(result) == bad
     assert result.severity == AssetCheckSeverity.WARN  # reported, not blocking
-    assert (
-        result.metadata["files"].value
-        == f"file:/lake/{table.split('_landing')[0]}/landing/bad.json ({bad})"
-    )
+    # Each file is named with the reasons of its lines: "<file> (<count> lines: <reason>); …".
+    path = f"file:/lake/{table.split('_landing')[0]}/landing/bad.json"
+    entries = result.metadata["files"].value.split("; ")
+    assert all(entry.startswith(f"{path} (") for entry in entries), entries
+    assert sum(int(entry.removeprefix(f"{path} (").split(" ")[0]) for entry in entries) == bad
+    assert any("missing required field" in entry for entry in entries), entries
     assert QUARANTINE[table] in result.description and "bad.json" in result.description
     _passed(check(quarantine=quarantine.limit(0)))
     assert conforming(landing, table).count() == landing.count() - bad
@@ -767,6 +769,29 @@ def _accelerometer_trusted_with_duplicates() -> AssetsDefinition:
     return _tampered
 
 
+def _accelerometer_trusted_losing_a_row() -> AssetsDefinition:
+    """Passes every rule's own check (nothing in it is wrong), but one passing reading is gone."""
+
+    @asset(
+        name="accelerometer_trusted",
+        group_name="trusted",
+        partitions_def=daily,
+        backfill_policy=single_run,
+        metadata=DAY_PARTITIONED,
+    )
+    def _tampered(
+        context: AssetExecutionContext,
+        accelerometer_landing: DataFrame,
+        customer_trusted: DataFrame,
+        rules: Rules,
+    ) -> DataFrame:
+        trusted = build_accelerometer_trusted(accelerometer_landing, customer_trusted, privacy=True)
+        lost = trusted.orderBy("user", "timestamp").limit(1)
+        return readings_of_run_days(context, trusted.exceptAll(lost), "timestamp")
+
+    return _tampered
+
+
 def _customers_curated_without_consent() -> AssetsDefinition:
     @asset(name="customers_curated", group_name="curated")
     def _tampered(
@@ -817,21 +842,27 @@ LANDING = {
 
 
 @pytest.mark.parametrize(
-    ("tampered", "failing_check", "materialized"),
+    ("tampered", "failing_checks", "materialized"),
     [
         (
+            # Three rows more than passed: the reconciliation fails as well.
             _accelerometer_trusted_with_duplicates,
-            "no_duplicate_readings",
+            {"no_duplicate_readings", "every_landing_row_accounted_for"},
+            {*LANDING, "customer_trusted", "accelerometer_trusted"},
+        ),
+        (
+            _accelerometer_trusted_losing_a_row,
+            {"every_landing_row_accounted_for"},
             {*LANDING, "customer_trusted", "accelerometer_trusted"},
         ),
         (
             _customers_curated_without_consent,
-            "consent_present",
+            {"consent_present"},
             {*LANDING, "customer_trusted", "accelerometer_trusted", "customers_curated"},
         ),
         (
             _machine_learning_curated_with_user,
-            "no_pii_columns",
+            {"no_pii_columns"},
             {
                 *LANDING,
                 "customer_trusted",
@@ -842,21 +873,28 @@ LANDING = {
             },
         ),
     ],
-    ids=["reading_checks", "customers_curated_checks", "machine_learning_checks"],
+    ids=[
+        "reading_checks",
+        "reconciliation",
+        "customers_curated_checks",
+        "machine_learning_checks",
+    ],
 )
 def test_a_failing_blocking_check_of_each_family_stops_everything_downstream(
     spark: SparkSession,
     simulated_lake: Path,
     tampered: Callable[[], AssetsDefinition],
-    failing_check: str,
+    failing_checks: set[str],
     materialized: set[str],
 ) -> None:
     result = _run_with(simulated_lake, tampered())
 
     assert not result.success
     failed = [e for e in result.get_asset_check_evaluations() if not e.passed]
-    assert [e.check_name for e in failed] == [failing_check]
-    assert failed[0].metadata["violations"].value > 0
+    assert {e.check_name for e in failed} == failing_checks
+    for evaluation in failed:  # each one alone would have stopped the run
+        assert evaluation.metadata["violations"].value > 0
+        assert evaluation.blocking and evaluation.severity == AssetCheckSeverity.ERROR
     assert {e.asset_key.path[-1] for e in result.get_asset_materialization_events()} == materialized
     # Written and audited on the run's branch, never published: readers see no rows at all
     # (a fresh lake), and the run's branches are gone.
@@ -890,8 +928,8 @@ def test_a_withdrawal_is_erased_although_an_unrelated_blocking_check_holds_the_r
     result = _run_with(simulated_lake, _accelerometer_trusted_with_duplicates())
 
     assert not result.success
-    failed = [e.check_name for e in result.get_asset_check_evaluations() if not e.passed]
-    assert failed == ["no_duplicate_readings"]
+    failed = {e.check_name for e in result.get_asset_check_evaluations() if not e.passed}
+    assert failed == {"no_duplicate_readings", "every_landing_row_accounted_for"}
     accel = published_table(spark, simulated_lake, "accelerometer_trusted")
     assert accel.count() == accel_before - own_readings  # no duplicates, only the erasure
     # ... but the withdrawal is: the customer is gone from every table and every file.

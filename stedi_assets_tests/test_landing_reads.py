@@ -12,6 +12,7 @@ from stedi_assets.assets.landing import rejected_rows
 from stedi_assets.settings import build_resources as lakehouse_resources
 from stedi_assets.storage.landing_files import LandingFiles
 from stedi_assets.storage.landing_reads import release_parsed_landing
+from stedi_assets_tests.aws_fixtures import require_s3a_jars
 from stedi_assets_tests.conftest import lake_settings
 
 
@@ -108,3 +109,37 @@ def test_files_with_any_name_are_read_once_each_and_links_never_twice(
     listed = LandingFiles(root=str(tmp_path)).files()
     names = sorted(f.key.rsplit("/", 1)[-1] for f in listed)
     assert names == sorted([*ODD_NAMES, "at 10:00 [2].json"])
+
+
+def test_on_s3_files_of_any_name_are_read_and_keys_hadoop_cannot_address_are_quarantined(
+    spark: SparkSession, moto_endpoint: str
+) -> None:
+    """S3 keys are any string: ``//`` (an empty folder name), which a Hadoop path collapses into
+    one ``/``, names an object Hadoop cannot address; it is quarantined as a file."""
+    require_s3a_jars()
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="odd-names")
+    prefix = "lake/accelerometer/landing/2022-06-18/"
+    line = {"user": "a@test.com", "timestamp": 1_655_510_400_000, "x": 1.0, "y": 0, "z": 0}
+    for name in ODD_NAMES:
+        s3.put_object(Bucket="odd-names", Key=prefix + name, Body=json.dumps(line).encode())
+    s3.put_object(Bucket="odd-names", Key=prefix + "/double.json", Body=json.dumps(line).encode())
+    s3.put_object(
+        Bucket="odd-names", Key="lake/accelerometer/landing//x.json", Body=json.dumps(line).encode()
+    )
+    settings = lake_settings("s3://odd-names/lake")
+    lake = lakehouse_resources(settings, writes=False)["lake"]
+    with build_resources({"lake": lake}) as resources:
+        landing = resources.lake.read_landing("accelerometer_landing")
+        lines = landing.where(F.col("_file_problem").isNull())
+        files = {r["_source_file"].rsplit("/", 1)[-1] for r in lines.collect()}  # 7 rows
+        quarantined = rejected_rows(landing, "accelerometer_landing").collect()
+    release_parsed_landing()
+    assert lines.count() == len(ODD_NAMES) == len(files)
+    assert sorted(r.source_file.removeprefix("s3a://odd-names/") for r in quarantined) == [
+        "lake/accelerometer/landing//x.json",
+        prefix + "/double.json",
+    ]
+    assert all("//" in r.reason for r in quarantined)

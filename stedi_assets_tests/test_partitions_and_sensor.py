@@ -86,7 +86,16 @@ def _tick(lake: Path, cursor: str | None):
         return landing_sensor(context), context
 
 
-def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake: Path) -> None:
+def _days(request: RunRequest) -> tuple[str, str]:
+    return (
+        request.tags["dagster/asset_partition_range_start"],
+        request.tags["dagster/asset_partition_range_end"],
+    )
+
+
+def test_sensor_starts_each_new_file_version_once_one_run_per_stretch_of_days(
+    simulated_lake: Path,
+) -> None:
     first, _ = _tick(simulated_lake, None)
     # Customer files are new: one run over every day in landing.
     [everything] = first.run_requests
@@ -98,39 +107,50 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_day(simulated_lake
     quiet, _ = _tick(simulated_lake, first.cursor)
     assert isinstance(quiet, SkipReason)
 
-    # Two new files for one old day, one for another day: one run per day, stable keys.
-    for name, day in (("a.json", DAYS[0]), ("b.json", DAYS[0]), ("c.json", DAYS[2])):
-        (simulated_lake / "accelerometer" / "landing" / day / name).write_text("{}\n")
+    # Two new files for one old day: one run of that day and its neighbours (a file in folder D
+    # may hold readings of D-1 to D+1), whatever the number of files; stable keys.
+    for name in ("a.json", "b.json"):
+        (simulated_lake / "accelerometer" / "landing" / DAYS[0] / name).write_text("{}\n")
     second, _ = _tick(simulated_lake, first.cursor)
-    assert [(r.partition_key, len(r.asset_selection)) for r in second.run_requests] == [
-        (DAYS[0], 6),  # the five day-partitioned tables and the publish step
-        (DAYS[2], 6),
+    assert [(_days(r), len(r.asset_selection)) for r in second.run_requests] == [
+        (("2022-06-17", "2022-06-19"), 6),  # the five day-partitioned tables and the publish step
     ]
+    assert all(r.partition_key is None for r in second.run_requests)
     again, _ = _tick(simulated_lake, first.cursor)  # a repeated tick asks for the same runs
     assert [r.run_key for r in again.run_requests] == [r.run_key for r in second.run_requests]
     assert isinstance(_tick(simulated_lake, second.cursor)[0], SkipReason)
 
-    # A changed file is a new version: its day runs again, under a new run key.
+    # A changed file is a new version: its days run again, under a new run key.
     changed = simulated_lake / "accelerometer" / "landing" / DAYS[2] / "c.json"
+    changed.write_text("{}\n")
+    third, _ = _tick(simulated_lake, second.cursor)
     changed.write_text("{}\n{}\n")
     os.utime(changed, ns=(changed.stat().st_atime_ns, changed.stat().st_mtime_ns + 5_000_000_000))
-    third, _ = _tick(simulated_lake, second.cursor)
-    [rerun] = third.run_requests
-    assert rerun.partition_key == DAYS[2]
-    assert rerun.run_key not in {r.run_key for r in second.run_requests}
+    fourth, _ = _tick(simulated_lake, third.cursor)
+    [rerun] = fourth.run_requests
+    assert _days(rerun) == ("2022-06-19", "2022-06-21")
+    assert rerun.run_key not in {r.run_key for r in third.run_requests}
+
+    # Changes in folders two days apart: their neighbourhoods touch, one run covers them.
+    for day in (DAYS[0], DAYS[2]):
+        (simulated_lake / "step_trainer" / "landing" / day / "s.json").write_text("{}\n")
+    [both] = _tick(simulated_lake, fourth.cursor)[0].run_requests
+    assert _days(both) == ("2022-06-17", "2022-06-21")
+    for day in (DAYS[0], DAYS[2]):
+        (simulated_lake / "step_trainer" / "landing" / day / "s.json").unlink()
 
     # A copy that kept an older modification time (cp -p, rsync -a), in a new day folder, is
     # seen all the same; so is a removed file.
-    new_day = simulated_lake / "accelerometer" / "landing" / "2022-06-21"
+    new_day = simulated_lake / "accelerometer" / "landing" / "2022-06-23"
     new_day.mkdir()
     backdated = new_day / "copied.json"
     backdated.write_text("{}\n")
     os.utime(backdated, ns=(0, 1_000_000_000))  # 1970
-    fourth, _ = _tick(simulated_lake, third.cursor)
-    assert [r.partition_key for r in fourth.run_requests] == ["2022-06-21"]
-    changed.unlink()
     fifth, _ = _tick(simulated_lake, fourth.cursor)
-    assert [r.partition_key for r in fifth.run_requests] == [DAYS[2]]
+    assert [_days(r) for r in fifth.run_requests] == [("2022-06-22", "2022-06-24")]
+    changed.unlink()
+    sixth, _ = _tick(simulated_lake, fifth.cursor)
+    assert [_days(r) for r in sixth.run_requests] == [("2022-06-19", "2022-06-21")]
     # A cursor of an earlier version (a modification-time watermark): one initial scan.
     old_cursor = json.dumps({"watermark_ms": 1, "at_watermark": []})
     [scan] = _tick(simulated_lake, old_cursor)[0].run_requests
@@ -216,6 +236,6 @@ def test_sensor_on_s3_pages_through_more_than_1000_keys(moto_endpoint: str) -> N
     client.put_object(Bucket="sensor-lake", Key=f"lake/step_trainer/landing/{day}/s.json", Body=b"")
     with build_sensor_context(cursor=first.cursor, resources={"landing_files": landing}) as ctx:
         second = landing_sensor(ctx)
-    assert [(r.partition_key, r.run_key.startswith("day")) for r in second.run_requests] == [
-        (day, True)
+    assert [(_days(r), r.run_key.startswith("days")) for r in second.run_requests] == [
+        (("2022-06-18", "2022-06-20"), True)
     ]

@@ -148,10 +148,22 @@ def test_asset_graph_page_names_every_asset(server: DagsterServer) -> None:
     assert not missing, f"the rendered asset graph does not name {missing}: {html[-3000:]}"
 
 
+def _neighbours(day: str) -> list[str]:
+    middle = datetime.date.fromisoformat(day)
+    return [(middle + datetime.timedelta(days=k)).isoformat() for k in (-1, 0, 1)]
+
+
+def _run_days(run: RunInfo) -> tuple[str, str]:
+    return run.tags["dagster/asset_partition_range_start"], run.tags[
+        "dagster/asset_partition_range_end"
+    ]
+
+
 def test_sensor_takes_a_new_day_through(
     server: DagsterServer, landing_files: list[LandingFile]
 ) -> None:
-    """The sensor, on, notices a new day's reading files and runs that day only. Builds on
+    """The sensor, on, notices a new day's reading files and runs that day (with its
+    neighbours) only. Builds on
     the launchpad run above (the other days and the customer tables are materialized)."""
     assert SENSOR in server.sensors(), f"no sensor {SENSOR}: {server.sensors()}"
     # The launchpad run above already took the files in landing through; tell the sensor so,
@@ -177,14 +189,18 @@ def test_sensor_takes_a_new_day_through(
     for run in runs:
         if run.status != "SUCCESS":
             raise server.fail(describe(server, run))
-    # One run, for the new day only.
-    assert [run.partition for run in runs] == [new_day], [(r.run_id, r.tags) for r in runs]
+    # One run, for the new day and its neighbours (its files may hold their readings).
+    neighbours = _neighbours(new_day)
+    assert [_run_days(run) for run in runs] == [(neighbours[0], neighbours[-1])], [
+        (r.run_id, r.tags) for r in runs
+    ]
     (run,) = runs
     materialized = server.materializations(run.run_id)
     partitions = {p for _asset, p in materialized if p is not None}
-    assert partitions == {new_day}, f"run {run.run_id} materialized days {partitions}"
+    assert partitions == set(neighbours), f"run {run.run_id} materialized days {partitions}"
     partitioned = {key for key, node in server.asset_nodes().items() if node.partitioned}
-    assert {a for a, p in materialized if p == new_day} == partitioned, materialized
+    for day in neighbours:
+        assert {a for a, p in materialized if p == day} == partitioned, (day, materialized)
 
     # The new day's partitions are materialized...
     for key in partitioned:

@@ -83,3 +83,38 @@ def test_a_legacy_parquet_lake_is_upgraded_by_its_first_run_without_losing_rows(
     with closing(sqlite3.connect(simulated_lake / "_catalog" / "catalog.sqlite")) as conn:
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
     assert "tables" not in names and "partitions" not in names
+
+
+def test_a_quarantine_table_in_the_research_database_moves_to_the_quarantine_database(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    # As the previous version kept it: an Iceberg table beside the research tables.
+    (simulated_lake / "_catalog").mkdir()
+    catalog = lake_catalog(simulated_lake)
+    catalog.register(spark)
+    location = table_spec("customer_quarantine").location(str(simulated_lake)).rstrip("/")
+    old = f"{catalog.spark_catalog}.`stedi`.`customer_quarantine`"
+    spark.sql(
+        f"CREATE TABLE {old} (source_file string, reason string, record string) USING iceberg "
+        f"LOCATION '{location}'"
+    )
+    spark.sql(f"INSERT INTO {old} VALUES ('f.json', 'a reason', '{{}}')")
+    old_snapshot = spark.sql(f"SELECT snapshot_id FROM {old}.snapshots").first().snapshot_id
+
+    assert run_lakehouse(lake_settings(simulated_lake), "privacy").success
+
+    def tables_in(database: str) -> set[str]:
+        shown = spark.sql(f"SHOW TABLES IN {catalog.spark_catalog}.{database}").collect()
+        return {row.tableName for row in shown}
+
+    research, quarantine = tables_in("stedi"), tables_in("stedi_quarantine")
+    assert "customer_quarantine" not in research
+    assert quarantine == {
+        "customer_quarantine",
+        "accelerometer_quarantine",
+        "step_trainer_quarantine",
+    }
+    # Moved, not recreated: its history starts with the earlier version's snapshot.
+    first = iceberg.history(spark, catalog, "customer_quarantine")[0]
+    assert first.total_records == 1
+    assert first.snapshot_id == old_snapshot

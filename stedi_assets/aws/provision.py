@@ -34,15 +34,12 @@ from botocore.exceptions import ClientError
 
 from stedi_assets.aws.athena import DEFAULT_WORKGROUP, RESULTS_FOLDER
 from stedi_assets.aws.clients import AwsClientsResource, aws_clients
-from stedi_assets.storage.layout import TABLES, Zone
+from stedi_assets.storage.layout import QUARANTINE_DATABASE_SUFFIX, TABLES, Zone
 from stedi_assets.storage.s3 import aws_region, s3_resource, split_s3_uri
 
 DEFAULT_ROLE = "stedi-glue-job"
 RESEARCH_ROLE = "stedi-research-reader"
 DEFAULT_LOG_GROUP = "/aws-glue/jobs/stedi"
-# The quarantine tables (raw lines that failed validation, which may name people who never
-# consented) live in a database of their own, so that research access never includes them.
-QUARANTINE_DATABASE_SUFFIX = "_quarantine"
 LOG_RETENTION_DAYS = 30
 ENCRYPTION = {"SSEAlgorithm": "AES256"}  # SSE-S3: encryption at rest with no key to manage
 KMS_ALGORITHMS = ("aws:kms", "aws:kms:dsse")

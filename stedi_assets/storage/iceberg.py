@@ -19,6 +19,7 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 
+from stedi_assets.storage.layout import QUARANTINE_DATABASE_SUFFIX, TABLES, table_spec
 from stedi_assets.storage.s3 import aws_region, endpoint_url
 
 # Columns that name or reach a person: no min/max bounds of them in manifests, so erasing a
@@ -120,20 +121,64 @@ class CatalogConfig:
             for key, value in wanted.items():
                 spark.conf.set(key, value)
             spark._jsparkSession.sessionState().catalogManager().reset()
-        spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog}.`{self.database}`")
+        for database in self.databases:
+            spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {self.spark_catalog}.`{database}`")
+
+    @property
+    def databases(self) -> tuple[str, str]:
+        """The research tables' database and the quarantine's (``layout``)."""
+        return self.database, self.database + QUARANTINE_DATABASE_SUFFIX
+
+    def database_of(self, table: str) -> str:
+        return table_spec(table).database(self.database)
 
     def identifier(self, table: str) -> str:
-        return f"{self.spark_catalog}.`{self.database}`.`{table}`"
+        return f"{self.spark_catalog}.`{self.database_of(table)}`.`{table}`"
+
+    def procedure_argument(self, table: str) -> str:
+        """The table as Iceberg's procedures take it (catalog-qualified, so that Iceberg does
+        not first look for a catalog named after the database, and warn)."""
+        return f"{self.spark_catalog}.{self.database_of(table)}.{table}"
 
 
 def table_exists(spark: SparkSession, config: CatalogConfig, table: str) -> bool:
-    namespace = f"{config.spark_catalog}.`{config.database}`"
+    namespace = f"{config.spark_catalog}.`{config.database_of(table)}`"
     return bool(spark.sql(f"SHOW TABLES IN {namespace} LIKE '{table}'").take(1))
 
 
 def table_names(spark: SparkSession, config: CatalogConfig) -> list[str]:
-    rows = spark.sql(f"SHOW TABLES IN {config.spark_catalog}.`{config.database}`").collect()
-    return sorted(row.tableName for row in rows)
+    """The lakehouse's Iceberg tables in both databases (foreign tables left out)."""
+    found: set[str] = set()
+    for database in config.databases:
+        found |= {
+            name
+            for name in _names_in(spark, config, database)
+            if name in TABLES and config.database_of(name) == database
+        }
+    return sorted(found)
+
+
+def _names_in(spark: SparkSession, config: CatalogConfig, database: str) -> list[str]:
+    rows = spark.sql(f"SHOW TABLES IN {config.spark_catalog}.`{database}`").collect()
+    return [row.tableName for row in rows]
+
+
+def move_quarantine_tables(spark: SparkSession, config: CatalogConfig) -> list[str]:
+    """Moves quarantine tables that an earlier version kept in the research database to the
+    quarantine database (a catalog rename: the files stay where they are); returns them."""
+    research, _ = config.databases
+    misplaced = [
+        name
+        for name in _names_in(spark, config, research)
+        if name in TABLES and table_spec(name).zone == "quarantine"
+    ]
+    for name in misplaced:
+        spark.sql(
+            f"ALTER TABLE {config.spark_catalog}.`{research}`.`{name}` "
+            # The new name is relative to the table's catalog (Spark does not strip one).
+            f"RENAME TO `{config.database_of(name)}`.`{name}`"
+        )
+    return misplaced
 
 
 def create_table(
@@ -176,7 +221,7 @@ def create_table_as(
 def _java_table(spark: SparkSession, config: CatalogConfig, table: str) -> Any:
     """Iceberg's Java ``Table``: metadata (refs, snapshots) without a Spark job."""
     jvm = spark.sparkContext._jvm
-    name = f"{config.spark_catalog}.{config.database}.{table}"
+    name = config.procedure_argument(table)
     return jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
 
 
@@ -303,7 +348,7 @@ def fast_forward(spark: SparkSession, config: CatalogConfig, table: str, branch:
     try:
         spark.sql(
             f"CALL {config.spark_catalog}.system.fast_forward("
-            f"table => '{config.database}.{table}', branch => 'main', to => '{branch}')"
+            f"table => '{config.procedure_argument(table)}', branch => 'main', to => '{branch}')"
         )
     except Exception as error:  # IllegalArgumentException through py4j
         if "is not an ancestor" in str(error):
@@ -315,7 +360,7 @@ def fast_forward(spark: SparkSession, config: CatalogConfig, table: str, branch:
 def rollback(spark: SparkSession, config: CatalogConfig, table: str, snapshot_id: int) -> None:
     spark.sql(
         f"CALL {config.spark_catalog}.system.rollback_to_snapshot("
-        f"'{config.database}.{table}', {snapshot_id})"
+        f"'{config.procedure_argument(table)}', {snapshot_id})"
     )
 
 
@@ -327,7 +372,7 @@ def expire_snapshots(
     stamp = older_than.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
     spark.sql(
         f"CALL {config.spark_catalog}.system.expire_snapshots("
-        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}', "
+        f"table => '{config.procedure_argument(table)}', older_than => TIMESTAMP '{stamp}', "
         f"retain_last => {retain_last})"
     )
 
@@ -339,7 +384,7 @@ def remove_orphan_files(spark: SparkSession, config: CatalogConfig, table: str) 
     stamp = cutoff.strftime("%Y-%m-%d %H:%M:%S")
     spark.sql(
         f"CALL {config.spark_catalog}.system.remove_orphan_files("
-        f"table => '{config.database}.{table}', older_than => TIMESTAMP '{stamp}', "
+        f"table => '{config.procedure_argument(table)}', older_than => TIMESTAMP '{stamp}', "
         # List through the table's FileIO (S3FileIO on S3), not Hadoop's s3:// file system.
         "prefix_listing => true)"
     )

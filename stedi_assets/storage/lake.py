@@ -159,6 +159,8 @@ class Lake(ConfigurableResource):
         upgrade_legacy_tables(
             self.spark_session, self.catalog, self._forget_legacy_table, context.log
         )
+        for table in iceberg.move_quarantine_tables(self.spark_session, self.catalog):
+            context.log.info(f"moved {table} to the quarantine database (earlier versions)")
         self.drop_abandoned_branches(context.log)
 
     def _forget_legacy_table(self, table: str) -> None:
@@ -394,7 +396,7 @@ class Lake(ConfigurableResource):
         return table_spec(table).location(self.root)
 
     def table_name(self, table: str) -> str:
-        return f"{self.database}.{table}"
+        return f"{table_spec(table).database(self.database)}.{table}"
 
     # --- publish --------------------------------------------------------------------------
 

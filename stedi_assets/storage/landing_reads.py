@@ -6,13 +6,21 @@ from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
 
+from dagster_aws.s3.sensor import get_objects
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.storage.ddl import landing_ddl
-from stedi_assets.storage.filesystem import hadoop_path, is_local, path_exists, walk_local
+from stedi_assets.storage.filesystem import (
+    hadoop_path,
+    is_local,
+    path_exists,
+    spark_uri,
+    walk_local,
+)
 from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
+from stedi_assets.storage.s3 import s3_resource, split_s3_uri
 
 # Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
 CORRUPT_RECORD = "_corrupt_record"
@@ -178,14 +186,21 @@ def list_landing(
             # Not percent-encoded: Hadoop reads the path as written ('%' in a name is a '%').
             entries.append((f"file://{path.absolute()}", below, status.st_size, modified))
     else:
-        fs, root_path = hadoop_path(spark, location)
-        prefix = root_path.toUri().getPath().rstrip("/") + "/"
-        found = fs.listFiles(root_path, True)
-        while found.hasNext():
-            status = found.next()
-            path = status.getPath()
-            below = path.toUri().getPath().removeprefix(prefix)
-            entries.append((path.toString(), below, status.getLen(), status.getModificationTime()))
+        # Listed by key, not through Hadoop: a Hadoop path collapses "//" (a key with an empty
+        # folder name, which S3 allows), so such an object would be listed under a name that
+        # does not exist and fail the read. Those keys are quarantined as files instead.
+        bucket, prefix = split_s3_uri(location)
+        prefix = prefix.rstrip("/") + "/"
+        client = s3_resource().get_client()
+        for obj in get_objects(bucket, prefix, client=client):  # pages of 1,000 keys
+            key, below = obj["Key"], obj["Key"].removeprefix(prefix)
+            uri = spark_uri(f"s3://{bucket}/{key}")
+            if "//" in f"/{below}" or below.endswith("/"):
+                why = "an S3 key with an empty folder name (//) that Hadoop paths cannot address"
+                unreadable.append((uri, below, why))
+                continue
+            modified = int(obj["LastModified"].timestamp() * 1000)
+            entries.append((uri, below, int(obj["Size"]), modified))
 
     def wanted(below: str) -> bool:
         day = landing_day(below)

@@ -11,6 +11,11 @@ from typing import Literal
 
 Zone = Literal["landing", "quarantine", "trusted", "curated"]
 
+# Quarantine tables hold raw landing lines, which may name people who never consented: they
+# live in a catalog database of their own (``<database>_quarantine``), apart from the tables
+# researchers query, so that access to one never includes the other.
+QUARANTINE_DATABASE_SUFFIX = "_quarantine"
+
 
 @dataclass(frozen=True)
 class TableSpec:
@@ -32,6 +37,12 @@ class TableSpec:
     def is_dated_landing(self) -> bool:
         """Reading files in day folders: a day's run reads only the files near its days."""
         return self.is_landing and self.entity != "customer"
+
+    def database(self, research_database: str) -> str:
+        """The catalog database (Iceberg namespace) holding this table."""
+        if self.zone == "quarantine":
+            return research_database + QUARANTINE_DATABASE_SUFFIX
+        return research_database
 
     @property
     def relative_path(self) -> str:
