@@ -20,7 +20,10 @@ from pyspark.sql import functions as F
 
 DAY_COLUMN = "day"
 # The asset metadata of a day-partitioned table: the IO manager writes and reads its run's days.
-DAY_PARTITIONED = {"stedi/partition_column": DAY_COLUMN}
+DAY_PARTITIONED = {
+    "stedi/partition_column": DAY_COLUMN,
+    "stedi/column_descriptions": {DAY_COLUMN: "UTC day of the reading, YYYY-MM-DD (the partition)"},
+}
 DAY_PARTITIONED_TABLES = (
     "accelerometer_quarantine",
     "step_trainer_quarantine",

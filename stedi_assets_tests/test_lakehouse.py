@@ -1,9 +1,10 @@
 """The whole graph, materialized in-process into temp lakes."""
 
+import re
 from pathlib import Path
 
 import pytest
-from dagster import Definitions, asset
+from dagster import AssetKey, Definitions, asset
 from pyiceberg.catalog.sql import SqlCatalog
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -16,6 +17,7 @@ from stedi_assets.settings import build_resources
 from stedi_assets.storage.layout import ASSET_TABLES, TABLES
 from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
 
+QUARANTINES = ("customer_quarantine", "accelerometer_quarantine", "step_trainer_quarantine")
 RUBRIC_COUNTS = {
     "customer_landing": 956,
     "accelerometer_landing": 81_273,
@@ -140,10 +142,13 @@ def test_materialization_metadata_uses_dagster_standard_keys(
     with DagsterInstance.ephemeral() as instance:
         summary = run_lakehouse(lake_settings(simulated_lake), "privacy", instance=instance)
         assert summary.success
-        event = instance.get_latest_materialization_event(
-            definitions.customer_trusted.key
-        ).asset_materialization
-    metadata = event.metadata
+        latest = {
+            name: instance.get_latest_materialization_event(
+                AssetKey(name)
+            ).asset_materialization.metadata
+            for name in [*summary.row_counts, *QUARANTINES]
+        }
+    metadata = latest["customer_trusted"]
     assert metadata["dagster/row_count"].value == summary.row_counts["customer_trusted"]
     assert metadata["dagster/table_name"].value == "stedi.customer_trusted"
     assert metadata["dagster/uri"].value == f"{simulated_lake}/customer/trusted/"
@@ -151,6 +156,17 @@ def test_materialization_metadata_uses_dagster_standard_keys(
     assert "email" in columns and "shareWithResearchAsOfDate" in columns
     preview = metadata["preview"].value
     assert "@" not in preview and "***" in preview  # e-mails never reach the UI
+    # Times read as UTC beside their epoch milliseconds: "1655564470000 (2022-06-18 … UTC)".
+    assert re.search(r"\d{13} \(20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", preview), preview
+    # Every column of every table, landing and quarantine included, says what it holds.
+    assert set(latest) == {*RUBRIC_COUNTS, *QUARANTINES}
+    for name, table_metadata in latest.items():
+        for column in table_metadata["dagster/column_schema"].schema.columns:
+            assert column.description, (name, column.name)
+    day = {
+        c.name: c for c in latest["accelerometer_trusted"]["dagster/column_schema"].schema.columns
+    }
+    assert "UTC day" in day["day"].description
 
 
 def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Path) -> None:

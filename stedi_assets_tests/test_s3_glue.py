@@ -133,6 +133,9 @@ def test_landing_tables_are_json_tables_in_glue_from_their_ddl(s3_runs: S3Runs) 
         assert [(c["Name"], c["Type"]) for c in sd["Columns"]] == [
             (c.name, c.hive_type) for c in ddl.columns
         ]
+        # Athena and the Glue console show each column's description from sql/.
+        comments = [c.get("Comment") for c in sd["Columns"]]
+        assert comments == [c.comment for c in ddl.columns] and all(comments), comments
         assert sd["SerdeInfo"]["SerializationLibrary"] == JSON_SERDE
         assert sd["SerdeInfo"]["Parameters"] == {
             "ignore.malformed.json": "FALSE",

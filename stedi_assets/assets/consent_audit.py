@@ -127,7 +127,10 @@ AUDITED_TABLES = (
     blocking=True,
     additional_ins={name: AssetIn(name) for name in ("customer_landing", *AUDITED_TABLES)},
     description="No row of a customer without research consent (per their latest landing "
-    "record) in any table past landing, on the run's days (every day in an all-days run).",
+    "record) in the five research tables (customer_trusted, customers_curated, "
+    "accelerometer_trusted, step_trainer_trusted, machine_learning_curated), on the run's days "
+    "(every day in an all-days run). Not landing or the quarantine tables: raw data, kept "
+    "apart with landing's protection.",
 )
 def no_rows_of_non_consenting_customers(
     machine_learning_curated: DataFrame,

@@ -181,11 +181,15 @@ def _quarantine_asset(landing: AssetsDefinition) -> AssetsDefinition:
     # Reading files sit in day folders: a day's run writes that day's quarantine. Customer files
     # are in none: every run reads them all, and rewrites the whole customer quarantine.
     dated = table in READING_TIME
-    day_partitioned: dict[str, Any] = {
-        "partitions_def": daily,
-        "backfill_policy": single_run,
-        "metadata": DAY_PARTITIONED,
+    descriptions = {
+        "source_file": "The landing file the line came from",
+        "reason": "Why the line was rejected",
+        "record": "The line as it arrived: its raw text when it did not parse",
+        DAY_COLUMN: "The day folder of the file, else the reading's UTC day; null when neither "
+        "(the partition)",
     }
+    metadata = {**DAY_PARTITIONED, "stedi/column_descriptions": descriptions}
+    day_partitioned: dict[str, Any] = {"partitions_def": daily, "backfill_policy": single_run}
 
     @asset(
         name=quarantine_of(table).name,
@@ -196,6 +200,7 @@ def _quarantine_asset(landing: AssetsDefinition) -> AssetsDefinition:
         f"{', '.join(REQUIRED_FIELDS[table])}, with the reason and the file they came from. "
         "Raw landing data: landing's protection, not the research tables'."
         + (" Partitioned by the day folder of the file (else the reading's day)." if dated else ""),
+        metadata=metadata if dated else {"stedi/column_descriptions": descriptions},
         **(day_partitioned if dated else {}),
     )
     def _asset(context: AssetExecutionContext, landing: DataFrame) -> DataFrame:

@@ -31,7 +31,11 @@ _HIVE_TO_SPARK: dict[str, T.DataType] = {
 _COLUMNS = re.compile(
     r"CREATE\s+EXTERNAL\s+TABLE[^(]*\((?P<body>.*?)\)\s*ROW\s+FORMAT", re.I | re.S
 )
-_COLUMN = re.compile(r"^`?(?P<name>\w+)`?\s+(?P<type>\w+)$")
+# One column: `name` type [COMMENT 'text'], then a comma or the end (a comment may hold commas).
+_COLUMN = re.compile(
+    r"\s*`?(?P<name>\w+)`?\s+(?P<type>\w+)(?:\s+COMMENT\s+'(?P<comment>[^']*)')?\s*(?:,|$)",
+    re.I,
+)
 _SERDE = re.compile(r"ROW\s+FORMAT\s+SERDE\s+'(?P<serde>[^']+)'", re.I)
 _LOCATION = re.compile(r"LOCATION\s+'(?P<location>[^']+)'", re.I)
 
@@ -40,6 +44,7 @@ _LOCATION = re.compile(r"LOCATION\s+'(?P<location>[^']+)'", re.I)
 class Column:
     name: str
     hive_type: str
+    comment: str = ""  # the column's description (COMMENT in the DDL)
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,10 @@ class LandingDDL:
 
     def location(self, lake: str) -> str:
         return self.location_template.replace("${lake}", lake.rstrip("/"))
+
+    def descriptions(self) -> dict[str, str]:
+        """Column name -> its COMMENT."""
+        return {c.name: c.comment for c in self.columns if c.comment}
 
     def spark_schema(self) -> T.StructType:
         return T.StructType(
@@ -73,14 +82,17 @@ def parse_ddl(table: str, text: str) -> LandingDDL:
             "ROW FORMAT SERDE and LOCATION"
         )
     columns = []
-    for raw in body.group("body").split(","):
-        match = _COLUMN.match(raw.strip())
-        if not match:
-            raise ValueError(f"sql/{table}.sql: cannot read column definition {raw.strip()!r}")
+    text_of_columns, position = body.group("body").strip(), 0
+    while position < len(text_of_columns):
+        match = _COLUMN.match(text_of_columns, position)
+        if not match or match.end() == position:
+            rest = text_of_columns[position:].strip().split("\n", 1)[0]
+            raise ValueError(f"sql/{table}.sql: cannot read column definition {rest!r}")
         hive_type = match.group("type").lower()
         if hive_type not in _HIVE_TO_SPARK:
             raise ValueError(f"sql/{table}.sql: unsupported column type {hive_type!r}")
-        columns.append(Column(match.group("name"), hive_type))
+        columns.append(Column(match.group("name"), hive_type, match.group("comment") or ""))
+        position = match.end()
     return LandingDDL(
         table=table,
         columns=tuple(columns),

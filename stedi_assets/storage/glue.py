@@ -54,7 +54,9 @@ def landing_table_input(table: str, lake_root: str) -> dict[str, Any]:
             "EXTERNAL": "TRUE",
         },
         "StorageDescriptor": {
-            "Columns": [{"Name": c.name, "Type": c.hive_type} for c in ddl.columns],
+            "Columns": [
+                {"Name": c.name, "Type": c.hive_type, "Comment": c.comment} for c in ddl.columns
+            ],
             "Location": glue_location(ddl.location(lake_root)),
             "InputFormat": input_format,
             "OutputFormat": output_format,
@@ -73,8 +75,8 @@ def _comparable(table: dict[str, Any], parameter_keys: Sequence[str]) -> dict[st
     sd = table.get("StorageDescriptor", {})
     serde = sd.get("SerdeInfo", {})
 
-    def columns(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        return [(c["Name"].lower(), c["Type"].lower()) for c in items]
+    def columns(items: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+        return [(c["Name"].lower(), c["Type"].lower(), c.get("Comment", "")) for c in items]
 
     return {
         "TableType": table.get("TableType"),

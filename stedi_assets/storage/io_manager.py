@@ -9,6 +9,8 @@ the run's days of it. Each materialization carries Dagster's standard table meta
 from the Iceberg commit rather than from a read-back.
 """
 
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -24,14 +26,20 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.pii import mask_pii
+from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.iceberg import Snapshot
 from stedi_assets.storage.lake import Days, Lake
 from stedi_assets.storage.landing_reads import FILE_PROBLEM
-from stedi_assets.storage.layout import table_spec
+from stedi_assets.storage.layout import LANDING_TABLES, table_spec
 
 PREVIEW_ROWS = 5
 # Asset metadata naming the column a day-partitioned asset is partitioned by.
 PARTITION_COLUMN = "stedi/partition_column"
+# Asset metadata describing the columns an asset derives (name -> text); the columns taken from
+# landing are described by their COMMENT in sql/.
+COLUMN_DESCRIPTIONS = "stedi/column_descriptions"
+# Columns described as epoch milliseconds are shown in previews with their UTC time beside.
+_EPOCH_MS = "epoch milliseconds"
 
 
 class LakeIOManager(ConfigurableIOManager):
@@ -46,8 +54,15 @@ class LakeIOManager(ConfigurableIOManager):
             skipped = self.lake.skipped_landing_files(table)
             for path, reason in skipped:
                 context.log.warning(f"{table}: not read: {path}: {reason}")
+            landing_columns = landing_ddl(table).columns
             context.add_output_metadata(
                 {
+                    "dagster/column_schema": TableSchema(
+                        columns=[
+                            TableColumn(name=c.name, type=c.hive_type, description=c.comment)
+                            for c in landing_columns
+                        ]
+                    ),
                     "dagster/row_count": MetadataValue.int(
                         self.lake.read_landing(table).where(F.col(FILE_PROBLEM).isNull()).count()
                     ),
@@ -68,7 +83,8 @@ class LakeIOManager(ConfigurableIOManager):
             days = Days(column, key_range.start, key_range.end)
         snapshot = self.lake.write_table(table, obj, days)
         written = self.lake.read_table(table)
-        metadata = self._metadata(table, written, snapshot)
+        descriptions = column_descriptions(table, context.definition_metadata)
+        metadata = self._metadata(table, written, snapshot, descriptions)
         if days is not None:
             metadata["dagster/partition_row_count"] = MetadataValue.int(
                 _rows_of(snapshot, days, written)
@@ -92,10 +108,17 @@ class LakeIOManager(ConfigurableIOManager):
             return self.lake.read_table(table, Days(column, key_range.start, key_range.end))
         return self.lake.read_table(table)
 
-    def _metadata(self, table: str, written: DataFrame, snapshot: Snapshot) -> dict[str, Any]:
+    def _metadata(
+        self, table: str, written: DataFrame, snapshot: Snapshot, descriptions: dict[str, str]
+    ) -> dict[str, Any]:
         """Dagster's standard ``dagster/*`` table metadata, the snapshot, and a PII-masked
         preview."""
-        columns = [TableColumn(name=f.name, type=f.dataType.simpleString()) for f in written.schema]
+        columns = [
+            TableColumn(
+                name=f.name, type=f.dataType.simpleString(), description=descriptions.get(f.name)
+            )
+            for f in written.schema
+        ]
         return {
             "dagster/row_count": MetadataValue.int(snapshot.total_records),
             "dagster/column_schema": TableSchema(columns=columns),
@@ -104,7 +127,9 @@ class LakeIOManager(ConfigurableIOManager):
             "snapshot_id": MetadataValue.text(str(snapshot.snapshot_id)),
             "published": MetadataValue.bool(False),
             "branch": MetadataValue.text(self.lake.branch),
-            "preview": MetadataValue.md(_markdown(mask_pii(written).limit(PREVIEW_ROWS))),
+            "preview": MetadataValue.md(
+                _markdown(mask_pii(written).limit(PREVIEW_ROWS), descriptions)
+            ),
         }
 
 
@@ -117,9 +142,32 @@ def _rows_of(snapshot: Snapshot, days: Days, written: DataFrame) -> int:
     return sum(n for key, n in added.items() if days.first <= key.split("=", 1)[1] <= days.last)
 
 
-def _markdown(df: DataFrame) -> str:
+def column_descriptions(table: str, definition_metadata: Mapping[str, Any]) -> dict[str, str]:
+    """What each column of ``table`` holds: the landing columns' COMMENT in ``sql/`` (the
+    table's own entity first, so ``serialNumber`` reads as the device's where it is), then what
+    the asset's metadata says of the columns it derives."""
+    entity = table_spec(table).entity
+    descriptions: dict[str, str] = {}
+    for spec in sorted(LANDING_TABLES, key=lambda landing: landing.entity == entity):
+        descriptions |= landing_ddl(spec.name).descriptions()
+    return descriptions | dict(definition_metadata.get(COLUMN_DESCRIPTIONS) or {})
+
+
+def _cell(value: Any, column: str, descriptions: Mapping[str, str]) -> str:
+    if isinstance(value, int) and _EPOCH_MS in descriptions.get(column, ""):
+        try:
+            moment = datetime.fromtimestamp(value / 1000, UTC)
+        except (OverflowError, OSError, ValueError):  # no date: shown as it is
+            return str(value)
+        return f"{value} ({moment:%Y-%m-%d %H:%M:%S} UTC)"
+    return str(value)
+
+
+def _markdown(df: DataFrame, descriptions: Mapping[str, str]) -> str:
     rows = df.collect()  # PREVIEW_ROWS rows at most
     header = "| " + " | ".join(df.columns) + " |"
     rule = "|" + "---|" * len(df.columns)
-    body = ["| " + " | ".join(str(value) for value in row) + " |" for row in rows]
+    body = [
+        "| " + " | ".join(_cell(row[c], c, descriptions) for c in df.columns) + " |" for row in rows
+    ]
     return "\n".join([header, rule, *body])
