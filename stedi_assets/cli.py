@@ -3,18 +3,13 @@
 import argparse
 import datetime
 import sys
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from dagster import BetaWarning, build_resources
-
-from stedi_assets.partitions import parse_days
-from stedi_assets.rules import Profile
+from stedi_assets.profiles import Profile
 from stedi_assets.settings import Settings
-from stedi_assets.settings import build_resources as lakehouse_resources
 from stedi_assets.storage.layout import ASSET_TABLES
 
 
@@ -42,6 +37,7 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from stedi_assets.partitions import parse_days
     from stedi_assets.runner import run_lakehouse
 
     days = parse_days(args.days) if args.days else None
@@ -127,13 +123,16 @@ def _query(args: argparse.Namespace) -> int:
         return _query_duckdb(args, settings)
     from pyspark.errors import PySparkException
 
-    from stedi_assets.query import check_spark_plan, prepare_read_only_session, register_views
+    from stedi_assets.query_spark import (
+        check_spark_plan,
+        prepare_read_only_session,
+        register_views,
+    )
 
-    resources = lakehouse_resources(settings, writes=False)
-    with build_resources({"lake": resources["lake"]}) as initialized:
-        spark = initialized.lake.spark_session
+    with _read_only_lake(args.lake) as lake:
+        spark = lake.spark_session
         prepare_read_only_session(spark)
-        tables = register_views(initialized.lake)
+        tables = register_views(lake)
         try:
             check_spark_plan(spark, args.sql)
             result = spark.sql(args.sql)
@@ -223,6 +222,10 @@ def _lake_table(name: str) -> str:
 
 @contextmanager
 def _read_only_lake(lake: str | None) -> Iterator[Any]:
+    from dagster import build_resources
+
+    from stedi_assets.settings import build_resources as lakehouse_resources
+
     resources = lakehouse_resources(Settings.from_env(lake=lake), writes=False)
     with build_resources({"lake": resources["lake"]}) as initialized:
         yield initialized.lake
@@ -332,8 +335,6 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Backfill policies are a beta Dagster feature; the warning is for Dagster's developers.
-    warnings.filterwarnings("ignore", category=BetaWarning)
     args = parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -16,8 +16,7 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.filesystem import walk_local
-from stedi_assets.storage.iceberg import CATALOG_NAME
-from stedi_assets.storage.layout import TABLES
+from stedi_assets.storage.layout import CATALOG_NAME, TABLES
 
 # Hive types of the DDL in sql/ -> DuckDB types.
 DUCKDB_TYPES = {

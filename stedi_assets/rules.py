@@ -1,17 +1,11 @@
 """The rule profile chosen per run: the published Udacity rubric, or the stricter privacy
 rules this project enforces by default."""
 
-from enum import StrEnum
-
 from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec, ConfigurableResource
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-
-class Profile(StrEnum):
-    # Lower-case member names: Dagster's run config spells enum values by member name.
-    privacy = "privacy"
-    udacity = "udacity"
+from stedi_assets.profiles import Profile
 
 
 class Rules(ConfigurableResource):

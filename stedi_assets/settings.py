@@ -15,14 +15,13 @@ import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from stedi_assets.rules import Rules
-from stedi_assets.storage.io_manager import LakeIOManager
-from stedi_assets.storage.jars import class_path_config, require_jars
-from stedi_assets.storage.lake import Lake
-from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets.storage.s3 import LakeSparkResource, s3_resource, s3a_spark_config
+# Dagster, Spark and the AWS side load only when resources are built: ``stedi query`` over a
+# local lake, and a refused statement, need none of them.
+if TYPE_CHECKING:
+    from stedi_assets.storage.lake import Lake
+    from stedi_assets.storage.s3 import LakeSparkResource
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
@@ -64,6 +63,9 @@ class Settings:
         return str(Path(self.lake).expanduser().resolve())
 
     def spark_config(self) -> dict[str, str]:
+        from stedi_assets.storage.jars import class_path_config, require_jars
+        from stedi_assets.storage.s3 import s3a_spark_config
+
         return {
             "spark.master": self.spark_master,
             "spark.app.name": "stedi-lakehouse",
@@ -95,7 +97,7 @@ def prepare_spark_environment() -> None:
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
-def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True) -> Lake:
+def build_lake(settings: Settings, spark: "LakeSparkResource", writes: bool = True) -> "Lake":
     """The lake resource: on an s3:// lake Iceberg's Glue catalog (and the landing tables
     registered in Glue), else Iceberg's JDBC catalog on a SQLite file under the lake."""
     glue, catalog_path = None, None
@@ -108,6 +110,8 @@ def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True
         glue = GlueLandingTables(database=settings.database, aws=aws_clients())
     else:
         catalog_path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
+    from stedi_assets.storage.lake import Lake
+
     return Lake(
         root=settings.lake_root,
         spark=spark,
@@ -121,6 +125,11 @@ def build_lake(settings: Settings, spark: LakeSparkResource, writes: bool = True
 def build_resources(settings: Settings, writes: bool = True) -> dict[str, Any]:
     """Every resource the assets use, local or AWS as ``settings`` say. ``writes=False`` for
     read-only use (queries), which reads main and writes no branch."""
+    from stedi_assets.rules import Rules
+    from stedi_assets.storage.io_manager import LakeIOManager
+    from stedi_assets.storage.landing_files import LandingFiles
+    from stedi_assets.storage.s3 import LakeSparkResource, s3_resource
+
     prepare_spark_environment()
     # A PySparkResource that also applies spark.hadoop.* options to an already running session.
     spark = LakeSparkResource(spark_config=settings.spark_config())

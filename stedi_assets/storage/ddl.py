@@ -9,23 +9,25 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pyspark.sql import types as T
+if TYPE_CHECKING:  # pyspark loads only when a schema is built (stedi query need not load it)
+    from pyspark.sql import types as T
 
 SQL_DIR = Path(os.environ.get("STEDI_SQL_DIR", Path(__file__).resolve().parents[2] / "sql"))
 
-# Hive/Athena primitive type -> Spark type. Only what landing JSON can carry.
-_HIVE_TO_SPARK: dict[str, T.DataType] = {
-    "string": T.StringType(),
-    "bigint": T.LongType(),
-    "int": T.IntegerType(),
-    "integer": T.IntegerType(),
-    "smallint": T.ShortType(),
-    "double": T.DoubleType(),
-    "float": T.FloatType(),
-    "boolean": T.BooleanType(),
-    "date": T.DateType(),
-    "timestamp": T.TimestampType(),
+# Hive/Athena primitive type -> Spark type (by class name). Only what landing JSON can carry.
+_HIVE_TO_SPARK: dict[str, str] = {
+    "string": "StringType",
+    "bigint": "LongType",
+    "int": "IntegerType",
+    "integer": "IntegerType",
+    "smallint": "ShortType",
+    "double": "DoubleType",
+    "float": "FloatType",
+    "boolean": "BooleanType",
+    "date": "DateType",
+    "timestamp": "TimestampType",
 }
 
 _COLUMNS = re.compile(
@@ -64,9 +66,14 @@ class LandingDDL:
         """Column name -> its COMMENT."""
         return {c.name: c.comment for c in self.columns if c.comment}
 
-    def spark_schema(self) -> T.StructType:
-        return T.StructType(
-            [T.StructField(c.name, _HIVE_TO_SPARK[c.hive_type], True) for c in self.columns]
+    def spark_schema(self) -> "T.StructType":
+        from pyspark.sql import types
+
+        return types.StructType(
+            [
+                types.StructField(c.name, getattr(types, _HIVE_TO_SPARK[c.hive_type])(), True)
+                for c in self.columns
+            ]
         )
 
 

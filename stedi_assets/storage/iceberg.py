@@ -19,7 +19,12 @@ from typing import Any
 
 from pyspark.sql import Column, DataFrame, SparkSession
 
-from stedi_assets.storage.layout import QUARANTINE_DATABASE_SUFFIX, TABLES, table_spec
+from stedi_assets.storage.layout import (
+    CATALOG_NAME,
+    QUARANTINE_DATABASE_SUFFIX,
+    TABLES,
+    table_spec,
+)
 from stedi_assets.storage.s3 import aws_region, endpoint_url
 
 # Columns that name or reach a person: no min/max bounds of them in manifests, so erasing a
@@ -32,7 +37,6 @@ SNAPSHOT_RETENTION = timedelta(days=7)
 ORPHAN_DEADLINE = timedelta(days=1)
 BRANCH_PREFIX = "run_"
 # The Spark (and JDBC) catalog name of the lake.
-CATALOG_NAME = "lake"
 
 TABLE_PROPERTIES: dict[str, str] = {
     "format-version": "2",  # what Athena engine v3 and Glue 5's Iceberg 1.10 read

@@ -15,6 +15,9 @@ Zone = Literal["landing", "quarantine", "trusted", "curated"]
 # live in a catalog database of their own (``<database>_quarantine``), apart from the tables
 # researchers query, so that access to one never includes the other.
 QUARANTINE_DATABASE_SUFFIX = "_quarantine"
+# The Iceberg catalog's name: the JDBC catalog stores it with every table, so every engine
+# (Spark, pyiceberg's SqlCatalog) opens the embedded catalog under this one name.
+CATALOG_NAME = "lake"
 
 
 @dataclass(frozen=True)
