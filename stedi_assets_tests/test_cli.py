@@ -28,11 +28,11 @@ def test_simulate_run_and_query_a_small_lake(
         assert table in report
     assert "FAILED" not in report and "same_customer_pairing" in report
     # How long each step took: 12 asset steps (8 tables, 3 quarantines, the publish step) and
-    # 13 check steps, and their totals.
+    # 19 check steps (13 of the rules, 6 of the reconciliation), and their totals.
     rows = [line.split() for line in report.splitlines()]
     step_rows = [row for row in rows if len(row) == 3 and row[1] in ("asset", "checks")]
     kinds = [row[1] for row in step_rows]
-    assert kinds.count("asset") == 12 and kinds.count("checks") == 13
+    assert kinds.count("asset") == 12 and kinds.count("checks") == 19
     assert all(float(row[2]) > 0 for row in step_rows)
     assert "25 steps in " in report
 
