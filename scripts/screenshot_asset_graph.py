@@ -22,12 +22,9 @@ from stedi_assets.runner import run_config
 from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import generate_landing, write_landing
 from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets_tests.dagster_server import (
-    REPO,
-    dagster_server,
-    find_chromium,
-    screenshot_asset_graph,
-)
+from stedi_assets_tests.chromium import find_chromium, screenshot_asset_graph
+from stedi_assets_tests.dagster_process import REPO
+from stedi_assets_tests.dagster_server import dagster_server
 
 PRIVACY = run_config("privacy")
 

@@ -20,13 +20,9 @@ from stedi_assets.partitions import range_tags
 from stedi_assets.runner import run_config
 from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import LandingFile, generate_landing, write_landing
-from stedi_assets_tests.dagster_server import (
-    DagsterServer,
-    RunInfo,
-    find_chromium,
-    render_asset_graph,
-    start_server,
-)
+from stedi_assets_tests.chromium import find_chromium, render_asset_graph
+from stedi_assets_tests.dagster_graphql_client import RunInfo
+from stedi_assets_tests.dagster_server import DagsterServer, start_server
 
 PRIVACY = run_config("privacy")
 EXPECTED_GROUPS = {
