@@ -34,7 +34,7 @@ def test_simulate_run_and_query_a_small_lake(
     kinds = [row[1] for row in step_rows]
     assert kinds.count("asset") == 12 and kinds.count("checks") == 19
     assert all(float(row[2]) > 0 for row in step_rows)
-    assert "25 steps in " in report
+    assert "31 steps in " in report
 
     sql = (
         "SELECT COUNT(*) AS n FROM machine_learning_curated m "

@@ -134,7 +134,10 @@ class CatalogConfig:
         return self.database, self.database + QUARANTINE_DATABASE_SUFFIX
 
     def database_of(self, table: str) -> str:
-        return table_spec(table).database(self.database)
+        """The database of a lakehouse table; another (foreign) table is taken to be in the
+        research database."""
+        spec = TABLES.get(table)
+        return spec.database(self.database) if spec else self.database
 
     def identifier(self, table: str) -> str:
         return f"{self.spark_catalog}.`{self.database_of(table)}`.`{table}`"
