@@ -795,8 +795,11 @@ def _accelerometer_trusted_losing_a_row() -> AssetsDefinition:
 def _customers_curated_without_consent() -> AssetsDefinition:
     @asset(name="customers_curated", group_name="curated")
     def _tampered(
-        customer_trusted: DataFrame, accelerometer_trusted: DataFrame, customer_landing: DataFrame
+        customer_trusted: DataFrame, accelerometer_landing: DataFrame, customer_landing: DataFrame
     ) -> DataFrame:
+        accelerometer_trusted = build_accelerometer_trusted(
+            accelerometer_landing, customer_trusted, privacy=True
+        )
         curated = build_customers_curated(
             customer_trusted, accelerometer_trusted, customer_landing, privacy=True
         )

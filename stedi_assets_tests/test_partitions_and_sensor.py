@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
+from stedi_assets.partitions import range_tags
 from stedi_assets.runner import run_config, run_lakehouse
 from stedi_assets.sensors import landing_sensor
 from stedi_assets.storage.landing_files import LandingFiles
@@ -77,6 +78,36 @@ def test_a_day_run_takes_new_landing_data_of_that_day_only(
     after = _rows_per_day(spark, simulated_lake, "accelerometer_trusted")
     assert after[DAYS[1]] == before[DAYS[1]] + len(trusted_day)
     assert {d: after[d] for d in (DAYS[0], DAYS[2])} == {d: before[d] for d in (DAYS[0], DAYS[2])}
+
+
+def test_a_day_run_keeps_customers_whose_readings_are_on_other_days(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    """customers_curated is unpartitioned: a run of the whole job for the last day (the
+    launchpad's one partition) still builds it from every day's readings, so a customer who
+    used the app on the first day only stays in it."""
+    settings = lake_settings(simulated_lake)
+    assert run_lakehouse(settings, "privacy").success
+
+    def emails() -> set[str]:
+        curated = published_table(spark, simulated_lake, "customers_curated")
+        return {row.email for row in curated.select("email").collect()}
+
+    readers_by_day = (
+        published_table(spark, simulated_lake, "accelerometer_trusted")
+        .groupBy("user")
+        .agg(F.max("day").alias("last"))
+    )
+    first_day_only = {r.user for r in readers_by_day.where(F.col("last") == DAYS[0]).collect()}
+    before = emails()
+    assert first_day_only & before  # the simulated lake has such customers
+
+    job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
+    last_day = job.execute_in_process(
+        run_config=run_config("privacy"), tags=range_tags(DAYS[2], DAYS[2])
+    )
+    assert last_day.success
+    assert emails() == before
 
 
 def _tick(lake: Path, cursor: str | None):

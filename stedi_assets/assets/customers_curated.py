@@ -2,6 +2,10 @@
 Step Trainer readings may be used.
 
 Rule: customer_trusted rows with at least one accelerometer_trusted reading, one row each.
+The readings are taken from landing with the accelerometer rule itself, over every day, rather
+than from the accelerometer_trusted table: that table is daily and this one is not, and Dagster's
+backfills ("Materialize all") cannot plan a daily -> unpartitioned -> daily chain. The customers
+are the same; the README's "Lineage" section explains the choice.
 Privacy profile: a serial number registered to more than one customer (a fulfillment defect)
 cannot say whose step readings are whose, so its customers are left out here and their step
 readings never pass; they are counted in this asset's metadata. Every customer's latest record
@@ -13,6 +17,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from stedi_assets.assets.accelerometer_trusted import build_accelerometer_trusted
 from stedi_assets.assets.customer_trusted import latest_customer_records
 from stedi_assets.rules import Rules, duplicate_keys, rule_check
 
@@ -57,11 +62,16 @@ def build_customers_curated(
 def customers_curated(
     context: AssetExecutionContext,
     customer_trusted: DataFrame,
-    accelerometer_trusted: DataFrame,
+    accelerometer_landing: DataFrame,
     customer_landing: DataFrame,
     rules: Rules,
 ) -> DataFrame:
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
+    # Every day's readings that accelerometer_trusted holds or will hold (the IO manager gives
+    # an unpartitioned asset all of landing, whatever days the run covers).
+    accelerometer_trusted = build_accelerometer_trusted(
+        accelerometer_landing, customer_trusted, privacy=rules.privacy
+    )
     ambiguous = ambiguous_serials(registered_customers(customer_landing))
     with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
     # Both numbers in one job: each ambiguous serial with the customers with readings holding it.

@@ -19,6 +19,7 @@ from dagster import (
     MetadataValue,
     OutputContext,
     ResourceDependency,
+    StepExecutionContext,
     TableColumn,
     TableSchema,
 )
@@ -95,7 +96,7 @@ class LakeIOManager(ConfigurableIOManager):
         table = context.upstream_output.asset_key.path[-1]
         step = context.step_context
         run_days = None
-        if step.has_partitions and step.has_partition_key_range:
+        if step.has_partitions and step.has_partition_key_range and not _reads_every_day(step):
             run_days = step.partition_key_range
         if table_spec(table).is_landing:
             # Only the files that may hold the run's days (all of them in an all-days run).
@@ -131,6 +132,13 @@ class LakeIOManager(ConfigurableIOManager):
                 _markdown(mask_pii(written).limit(PREVIEW_ROWS), descriptions)
             ),
         }
+
+
+def _reads_every_day(step: StepExecutionContext) -> bool:
+    """Whether the step computes an unpartitioned asset: it is built from every day of its
+    inputs, whatever days the run covers (checks read only the run's days, like their assets)."""
+    node = step.assets_def
+    return node is not None and bool(node.keys) and node.partitions_def is None
 
 
 def _rows_of(snapshot: Snapshot, days: Days, written: DataFrame) -> int:
