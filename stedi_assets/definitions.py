@@ -20,7 +20,7 @@ from stedi_assets.assets.step_trainer_trusted import (
     step_trainer_trusted,
     step_trainer_trusted_checks,
 )
-from stedi_assets.sensors import LAKEHOUSE_JOB, landing_sensor
+from stedi_assets.sensors import LAKEHOUSE_JOB, day_partitions, landing_sensor
 from stedi_assets.settings import Settings, build_resources
 
 ASSETS = [
@@ -56,7 +56,7 @@ def build_definitions(settings: Settings) -> Definitions:
         assets=ASSETS,
         asset_checks=CHECKS,
         jobs=[stedi_lakehouse],
-        sensors=[landing_sensor],
+        sensors=[landing_sensor, day_partitions],
         resources=build_resources(settings),
         # One process, so one Spark session (one JVM) serves the whole run.
         executor=in_process_executor,

@@ -2,18 +2,28 @@
 
 A run covers one day or a contiguous range of days (a backfill of many days is one run, one
 Spark job); it recomputes and replaces exactly those days.
+
+The partitions follow the data: they are the days from the first day landing may hold to the
+last, added as data arrives (by the ``day_partitions`` sensor, the landing sensor and
+``stedi run``), not every day since the product existed. Dagster keeps dynamic partitions in the
+order they were added and a range of partitions follows that order, so the days are kept
+contiguous and in calendar order (``partition_requests``).
 """
 
 import os
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
+    AddDynamicPartitionsRequest,
     AssetExecutionContext,
     BackfillPolicy,
     BetaWarning,
-    DailyPartitionsDefinition,
+    DagsterInstance,
+    DeleteDynamicPartitionsRequest,
+    DynamicPartitionsDefinition,
 )
 from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
@@ -40,7 +50,8 @@ FUTURE_TOLERANCE = timedelta(hours=float(os.environ.get("STEDI_FUTURE_TOLERANCE_
 # UI's log); this project relies on single-run backfills on purpose.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=BetaWarning)
 
-daily = DailyPartitionsDefinition(start_date=FIRST_DAY, timezone="UTC", end_offset=1)
+DAY_PARTITIONS = "day"
+daily = DynamicPartitionsDefinition(name=DAY_PARTITIONS)
 single_run = BackfillPolicy.single_run()
 
 # Tags that make one run cover a range of partitions (what a single-run backfill sets).
@@ -60,8 +71,7 @@ def _epoch_ms(moment: datetime) -> int:
 def plausible_time_window() -> tuple[int, int]:
     """The epoch-ms times a reading may have: from the first day (``STEDI_FIRST_DAY``, when
     the product existed) to now plus ``FUTURE_TOLERANCE`` (``STEDI_FUTURE_TOLERANCE_HOURS``)."""
-    first = datetime.fromisoformat(FIRST_DAY).replace(tzinfo=UTC)
-    return _epoch_ms(first), _epoch_ms(datetime.now(UTC) + FUTURE_TOLERANCE)
+    return _epoch_ms(_midnight(FIRST_DAY)), _epoch_ms(datetime.now(UTC) + FUTURE_TOLERANCE)
 
 
 def plausible_time(epoch_ms: Column) -> Column:
@@ -70,12 +80,55 @@ def plausible_time(epoch_ms: Column) -> Column:
     return epoch_ms.between(first, last)
 
 
+def _midnight(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC)
+
+
+def days_between(first: str, last: str) -> list[str]:
+    """Every day from ``first`` to ``last`` (ISO dates), both included."""
+    start, end = date.fromisoformat(first), date.fromisoformat(last)
+    return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def last_plausible_day() -> str:
+    """The last day a reading may have: tomorrow, UTC (device clocks run a little ahead)."""
+    return (datetime.now(UTC) + FUTURE_TOLERANCE).date().isoformat()
+
+
+def partition_requests(
+    existing: Sequence[str], first: str, last: str
+) -> list[AddDynamicPartitionsRequest | DeleteDynamicPartitionsRequest]:
+    """The requests that make the day partitions (``existing``, in Dagster's order) cover
+    ``first`` to ``last``: every day from the earliest to the latest, in calendar order. Days
+    after the last are appended; a day before the first re-adds them all in order (their
+    materializations stay: Dagster keys them by day)."""
+    wanted = days_between(min([first, *existing[:1]]), max([last, *existing[-1:]]))
+    if list(existing) == wanted[: len(existing)]:
+        missing = wanted[len(existing) :]
+        return [daily.build_add_request(missing)] if missing else []
+    return [
+        DeleteDynamicPartitionsRequest(DAY_PARTITIONS, list(existing)),
+        daily.build_add_request(wanted),
+    ]
+
+
+def add_days(instance: DagsterInstance, first: str, last: str) -> None:
+    """Makes ``instance``'s day partitions cover ``first`` to ``last`` (partition_requests)."""
+    for request in partition_requests(instance.get_dynamic_partitions(DAY_PARTITIONS), first, last):
+        if isinstance(request, DeleteDynamicPartitionsRequest):
+            for key in request.partition_keys:
+                instance.delete_dynamic_partition(DAY_PARTITIONS, key)
+        else:
+            instance.add_dynamic_partitions(DAY_PARTITIONS, list(request.partition_keys))
+
+
 def readings_of_run_days(
     context: AssetExecutionContext, readings: DataFrame, time_column: str
 ) -> DataFrame:
     """The readings that fall in this run's days, with their ``day`` partition column."""
-    window = context.partition_time_window
-    start, end = _epoch_ms(window.start), _epoch_ms(window.end)
+    days = context.partition_key_range
+    start = _epoch_ms(_midnight(days.start))
+    end = _epoch_ms(_midnight(days.end) + timedelta(days=1))
     in_window = (F.col(time_column) >= start) & (F.col(time_column) < end)
     return readings.where(in_window).withColumn(DAY_COLUMN, utc_day(F.col(time_column)))
 

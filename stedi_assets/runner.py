@@ -2,7 +2,7 @@
 and the tests)."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +17,12 @@ from dagster import (
 )
 
 from stedi_assets.definitions import ASSETS, LAKEHOUSE_JOB, build_definitions
-from stedi_assets.partitions import FIRST_DAY, landing_day_range, range_tags
+from stedi_assets.partitions import FIRST_DAY, add_days, landing_day_range, range_tags
 from stedi_assets.rules import Profile
 from stedi_assets.sensors import DAY_ASSETS
 from stedi_assets.settings import Settings
 from stedi_assets.settings import build_resources as lakehouse_resources
+from stedi_assets.storage.io_manager import TABLE_ROW_COUNT
 from stedi_assets.storage.layout import LANDING_TABLES, quarantine_of
 
 
@@ -57,6 +58,11 @@ class RunSummary:
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
         return [c for c in self.checks if c.blocking_failure]
+
+
+def _table_rows(metadata: Mapping[str, Any]) -> int:
+    """The table's rows (a day's materialization counts the day in ``dagster/row_count``)."""
+    return int(metadata.get(TABLE_ROW_COUNT, metadata["dagster/row_count"]).value)
 
 
 def run_config(profile: Profile | str, log_level: str = "DEBUG") -> dict[str, Any]:
@@ -95,6 +101,7 @@ def run_lakehouse(
     selection = DAY_ASSETS if days else None
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
+        add_days(dagster_instance, first, last)
         result = job.execute_in_process(
             run_config=run_config(profile, log_level),
             instance=dagster_instance,
@@ -104,7 +111,7 @@ def run_lakehouse(
         )
         steps = _step_times(dagster_instance, result)
     row_counts = {
-        event.asset_key.path[-1]: int(event.materialization.metadata["dagster/row_count"].value)
+        event.asset_key.path[-1]: _table_rows(event.materialization.metadata)
         for event in result.get_asset_materialization_events()
         if "dagster/row_count" in event.materialization.metadata
     }

@@ -1,4 +1,5 @@
-"""The landing sensor: new or changed landing files start the runs that take them through.
+"""The landing sensor: new or changed landing files start the runs that take them through; and
+the day-partitions sensor, which only keeps the day partitions following landing's days.
 
 - A reading file (accelerometer, step trainer) in day folder D re-runs days D-1 to D+1 of the
   day-partitioned tables: a file may hold readings of the days next to its folder's (an upload
@@ -37,7 +38,16 @@ from dagster import (
     sensor,
 )
 
-from stedi_assets.partitions import DAY_PARTITIONED_TABLES, FIRST_DAY, daily, range_tags
+from stedi_assets.partitions import (
+    DAY_PARTITIONED_TABLES,
+    DAY_PARTITIONS,
+    FIRST_DAY,
+    RANGE_END_TAG,
+    RANGE_START_TAG,
+    last_plausible_day,
+    partition_requests,
+    range_tags,
+)
 from stedi_assets.storage.landing_files import LandingFile, LandingFiles
 
 LAKEHOUSE_JOB = "stedi_lakehouse"
@@ -92,7 +102,7 @@ def plan_runs(
         group.startswith("customer/") or group.endswith(f"/{UNDATED}") for group in changed
     )
     if everything:
-        first, last = (min(known_days), max(known_days)) if known_days else (FIRST_DAY, FIRST_DAY)
+        first, last = days_landing_may_hold(known_days) or (FIRST_DAY, FIRST_DAY)
         trigger = "initial scan" if initial else "customer or undated file"
         return [
             RunRequest(
@@ -107,7 +117,7 @@ def plan_runs(
         folder = date.fromisoformat(group.split("/", 1)[1])
         for offset in (-1, 0, 1):
             day = (folder + timedelta(days=offset)).isoformat()
-            if FIRST_DAY <= day <= _last_day():
+            if FIRST_DAY <= day <= last_plausible_day():
                 by_day[day][group] = digest
     return [
         RunRequest(
@@ -122,9 +132,15 @@ def plan_runs(
     ]
 
 
-def _last_day() -> str:
-    """The last daily partition (tomorrow, UTC: device clocks run a little ahead)."""
-    return daily.get_last_partition_key() or FIRST_DAY
+def days_landing_may_hold(folder_days: Iterable[str]) -> tuple[str, str] | None:
+    """The first and last day the readings in these day folders may have: a day either side
+    of the folders', within the plausible days. None without day folders."""
+    folders = sorted(folder_days)
+    if not folders:
+        return None
+    first = (date.fromisoformat(folders[0]) - timedelta(days=1)).isoformat()
+    last = (date.fromisoformat(folders[-1]) + timedelta(days=1)).isoformat()
+    return max(first, FIRST_DAY), max(min(last, last_plausible_day()), FIRST_DAY)
 
 
 def _contiguous(
@@ -164,12 +180,40 @@ def landing_sensor(
     cursor = json.dumps({"groups": now}, sort_keys=True)
     if seen is None and not listed:
         return SkipReason("no landing files yet")
-    if seen is None:
-        known_days = {f.day for f in listed if f.day}
-        return SensorResult(run_requests=plan_runs(now, known_days, initial=True), cursor=cursor)
-    changed = {g: d for g, d in now.items() if seen.get(g) != d}
-    changed |= {g: "" for g in seen if g not in now}  # every file of the group removed
-    if not changed:
-        return SkipReason("no new, changed or removed landing files")
     known_days = {f.day for f in listed if f.day}
-    return SensorResult(run_requests=plan_runs(changed, known_days), cursor=cursor)
+    if seen is None:
+        runs = plan_runs(now, known_days, initial=True)
+    else:
+        changed = {g: d for g, d in now.items() if seen.get(g) != d}
+        changed |= {g: "" for g in seen if g not in now}  # every file of the group removed
+        if not changed:
+            return SkipReason("no new, changed or removed landing files")
+        runs = plan_runs(changed, known_days)
+    if not runs:
+        return SensorResult(run_requests=[], cursor=cursor)
+    # The runs' days must be partitions before the runs start (Dagster adds them first).
+    first = min(run.tags[RANGE_START_TAG] for run in runs)
+    last = max(run.tags[RANGE_END_TAG] for run in runs)
+    existing = context.instance.get_dynamic_partitions(DAY_PARTITIONS)
+    return SensorResult(
+        run_requests=runs,
+        cursor=cursor,
+        dynamic_partitions_requests=partition_requests(existing, first, last),
+    )
+
+
+@sensor(
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Keeps the day partitions covering every day landing may hold (starts no run).",
+)
+def day_partitions(
+    context: SensorEvaluationContext, landing_files: LandingFiles
+) -> SensorResult | SkipReason:
+    days = days_landing_may_hold(f.day for f in landing_files.files() if f.day)
+    if days is None:
+        return SkipReason("no day folders in landing yet")
+    requests = partition_requests(context.instance.get_dynamic_partitions(DAY_PARTITIONS), *days)
+    if not requests:
+        return SkipReason(f"the day partitions cover {days[0]} to {days[1]} already")
+    return SensorResult(dynamic_partitions_requests=requests)

@@ -6,8 +6,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from dagster import DagsterInstance
 from pyspark.sql import DataFrame, SparkSession
 
+from stedi_assets.partitions import RANGE_END_TAG, RANGE_START_TAG, add_days
 from stedi_assets.settings import Settings, prepare_spark_environment
 from stedi_assets.simulator import generate_landing, write_landing
 from stedi_assets.storage.iceberg import CatalogConfig
@@ -86,3 +88,11 @@ def simulated_lake(simulated_landing: Path, tmp_path: Path) -> Path:
     lake = tmp_path / "lake"
     shutil.copytree(simulated_landing, lake)
     return lake
+
+
+def instance_for(tags: dict[str, str]) -> DagsterInstance:
+    """A throwaway Dagster instance whose day partitions cover the days of a run's range
+    ``tags``, as the sensors and ``stedi run`` leave a real one."""
+    instance = DagsterInstance.ephemeral()
+    add_days(instance, tags[RANGE_START_TAG], tags[RANGE_END_TAG])
+    return instance

@@ -411,6 +411,88 @@ class GraphQLClient:
             if e["__typename"] == "AssetCheckEvaluationEvent"
         ]
 
+    # ---- backfills (the Lineage page's "Materialize all") ---------------------------------
+
+    def launch_backfill(self, assets: Iterable[str]) -> str:
+        """Launches an asset backfill of ``assets`` over all their partitions, as "Materialize
+        all" does (``launchPartitionBackfill``); returns the backfill id."""
+        data = self.graphql(
+            """mutation($params: LaunchBackfillParams!) {
+              launchPartitionBackfill(backfillParams: $params) {
+                __typename
+                ... on LaunchBackfillSuccess { backfillId }
+                ... on PythonError { message }
+                ... on Error { message }
+              }
+            }""",
+            {
+                "params": {
+                    "assetSelection": [{"path": key.split("/")} for key in assets],
+                    "allPartitions": True,
+                }
+            },
+        )["launchPartitionBackfill"]
+        return _expect(data, "LaunchBackfillSuccess")["backfillId"]
+
+    def wait_for_backfill(self, backfill_id: str, timeout: float = 600.0) -> str:
+        """Waits until the backfill has ended; returns its status (``COMPLETED_SUCCESS``…)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            data = self.graphql(
+                """query($id: String!) { partitionBackfillOrError(backfillId: $id) {
+                  __typename
+                  ... on PartitionBackfill { status }
+                  ... on Error { message }
+                } }""",
+                {"id": backfill_id},
+            )["partitionBackfillOrError"]
+            status = _expect(data, "PartitionBackfill")["status"]
+            if status not in ("REQUESTED", "CANCELING", "FAILING"):
+                return status
+            if time.monotonic() > deadline:
+                raise self.fail(f"backfill {backfill_id} still {status} after {timeout:.0f} s")
+            time.sleep(2.0)
+
+    def partition_metadata(self, asset: str) -> dict[str | None, dict[str, Any]]:
+        """The latest materialization's metadata of each partition of ``asset`` (of the asset
+        itself, under None, when it is unpartitioned): label -> int, text or markdown."""
+        node = self.graphql(
+            """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) {
+              __typename
+              ... on AssetNode { assetMaterializations(limit: 1000) {
+                partition timestamp
+                metadataEntries {
+                  label
+                  ... on IntMetadataEntry { intValue }
+                  ... on TextMetadataEntry { text }
+                  ... on MarkdownMetadataEntry { mdStr }
+                }
+              } }
+              ... on Error { message }
+            } }""",
+            {"key": {"path": asset.split("/")}},
+        )["assetNodeOrError"]
+        latest: dict[str | None, dict[str, Any]] = {}
+        events = _expect(node, "AssetNode")["assetMaterializations"]
+        for event in sorted(events, key=lambda e: float(e["timestamp"])):  # oldest first
+            latest[event["partition"]] = {
+                entry["label"]: next(
+                    (entry[f] for f in ("intValue", "text", "mdStr") if f in entry), None
+                )
+                for entry in event["metadataEntries"]
+            }
+        return latest
+
+    def partition_keys(self, asset: str) -> list[str]:
+        """The partition keys of ``asset`` as the UI lists them."""
+        node = self.graphql(
+            """query($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) {
+              __typename ... on AssetNode { partitionKeys } ... on Error { message }
+            } }""",
+            {"key": {"path": asset.split("/")}},
+        )["assetNodeOrError"]
+        return _expect(node, "AssetNode")["partitionKeys"]
+
     # ---- partitions and checks as the UI shows them --------------------------------------
 
     def asset_partitions(self, asset: str) -> dict[str, list[str]]:

@@ -15,7 +15,7 @@ from stedi_assets.partitions import range_tags
 from stedi_assets.runner import days_in_landing, run_config, run_lakehouse
 from stedi_assets.settings import build_resources
 from stedi_assets.storage.layout import ASSET_TABLES, TABLES
-from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
+from stedi_assets_tests.conftest import instance_for, lake_catalog, lake_settings, published_table
 
 QUARANTINES = ("customer_quarantine", "accelerometer_quarantine", "step_trainer_quarantine")
 RUBRIC_COUNTS = {
@@ -190,7 +190,10 @@ def test_a_failing_blocking_check_stops_everything_downstream(simulated_lake: Pa
     days = days_in_landing(lake_settings(simulated_lake))
     assert days is not None
     result = defs.resolve_job_def(LAKEHOUSE_JOB).execute_in_process(
-        run_config=run_config("privacy"), raise_on_error=False, tags=range_tags(*days)
+        run_config=run_config("privacy"),
+        raise_on_error=False,
+        tags=range_tags(*days),
+        instance=instance_for(range_tags(*days)),
     )
 
     assert not result.success

@@ -4,16 +4,16 @@ import json
 import os
 from pathlib import Path
 
-from dagster import RunRequest, SkipReason, build_sensor_context
+from dagster import DagsterInstance, RunRequest, SensorResult, SkipReason, build_sensor_context
 from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.definitions import LAKEHOUSE_JOB, build_definitions
-from stedi_assets.partitions import range_tags
+from stedi_assets.partitions import DAY_PARTITIONS, add_days, days_between, range_tags
 from stedi_assets.runner import run_config, run_lakehouse
-from stedi_assets.sensors import landing_sensor
+from stedi_assets.sensors import day_partitions, landing_sensor
 from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
+from stedi_assets_tests.conftest import instance_for, lake_catalog, lake_settings, published_table
 from stedi_assets_tests.lake_files import files_holding
 
 DAYS = ("2022-06-18", "2022-06-19", "2022-06-20")  # the simulator's default three days
@@ -103,16 +103,49 @@ def test_a_day_run_keeps_customers_whose_readings_are_on_other_days(
     assert first_day_only & before  # the simulated lake has such customers
 
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
+    tags = range_tags(DAYS[2], DAYS[2])
     last_day = job.execute_in_process(
-        run_config=run_config("privacy"), tags=range_tags(DAYS[2], DAYS[2])
+        run_config=run_config("privacy"), tags=tags, instance=instance_for(tags)
     )
     assert last_day.success
     assert emails() == before
 
 
+def test_each_day_s_materialization_carries_that_day_s_rows_and_preview(
+    spark: SparkSession, simulated_lake: Path
+) -> None:
+    settings = lake_settings(simulated_lake)
+    job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
+    tags = range_tags(*DAYS)
+    result = job.execute_in_process(
+        run_config=run_config("privacy"), tags=tags, instance=instance_for(tags)
+    )
+    assert result.success
+
+    for table in ("accelerometer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+        rows_per_day = _rows_per_day(spark, simulated_lake, table)
+        assert len(set(rows_per_day.values())) > 1  # the days differ, or the test proves little
+        events = [
+            e for e in result.get_asset_materialization_events() if e.asset_key.path[-1] == table
+        ]
+        assert sorted(e.partition for e in events) == list(DAYS)
+        for event in events:
+            metadata = event.materialization.metadata
+            assert metadata["dagster/row_count"].value == rows_per_day[event.partition], table
+            assert metadata["table_row_count"].value == sum(rows_per_day.values())
+            preview = metadata["preview"].value.splitlines()[2:]
+            assert len(preview) == 5
+            other_days = [d for d in DAYS if d != event.partition]
+            for line in preview:
+                cells = [cell.strip() for cell in line.strip("|").split("|")]
+                assert event.partition in cells and not set(other_days) & set(cells), line
+
+
 def _tick(lake: Path, cursor: str | None):
     with build_sensor_context(
-        cursor=cursor, resources={"landing_files": LandingFiles(root=str(lake))}
+        cursor=cursor,
+        resources={"landing_files": LandingFiles(root=str(lake))},
+        instance=DagsterInstance.ephemeral(),
     ) as context:
         return landing_sensor(context), context
 
@@ -124,6 +157,29 @@ def _days(request: RunRequest) -> tuple[str, str]:
     )
 
 
+def test_day_partitions_are_landing_s_days_contiguous_and_in_calendar_order(
+    simulated_lake: Path,
+) -> None:
+    instance = DagsterInstance.ephemeral()
+    resources = {"landing_files": LandingFiles(root=str(simulated_lake))}
+    with build_sensor_context(instance=instance, resources=resources) as context:
+        result = day_partitions(context)
+        assert isinstance(result, SensorResult)
+        [add] = result.dynamic_partitions_requests
+        assert list(add.partition_keys) == days_between("2022-06-17", "2022-06-21")
+        add_days(instance, "2022-06-17", "2022-06-21")
+        assert isinstance(day_partitions(context), SkipReason)  # covered: nothing to do
+
+    add_days(instance, "2022-06-23", "2022-06-23")  # a later day: appended, the gap filled
+    assert instance.get_dynamic_partitions(DAY_PARTITIONS) == days_between(
+        "2022-06-17", "2022-06-23"
+    )
+    add_days(instance, "2022-06-15", "2022-06-15")  # an earlier day: all re-added, in order
+    assert instance.get_dynamic_partitions(DAY_PARTITIONS) == days_between(
+        "2022-06-15", "2022-06-23"
+    )
+
+
 def test_sensor_starts_each_new_file_version_once_one_run_per_stretch_of_days(
     simulated_lake: Path,
 ) -> None:
@@ -132,8 +188,10 @@ def test_sensor_starts_each_new_file_version_once_one_run_per_stretch_of_days(
     [everything] = first.run_requests
     assert everything.partition_key is None and everything.asset_selection is None
     assert everything.tags["stedi/trigger"] == "initial scan"
-    assert everything.tags["dagster/asset_partition_range_start"] == DAYS[0]
-    assert everything.tags["dagster/asset_partition_range_end"] == DAYS[-1]
+    # Readings in a day folder may be of the days either side: the run covers them too.
+    assert _days(everything) == ("2022-06-17", "2022-06-21")
+    [add] = first.dynamic_partitions_requests  # ...and they are partitions before it starts
+    assert list(add.partition_keys) == days_between("2022-06-17", "2022-06-21")
 
     quiet, _ = _tick(simulated_lake, first.cursor)
     assert isinstance(quiet, SkipReason)
@@ -220,7 +278,10 @@ def test_consent_withdrawal_removes_the_customer_everywhere_in_one_run(
     assert isinstance(request, RunRequest) and request.partition_key is None
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     result = job.execute_in_process(
-        run_config=run_config("privacy"), tags=request.tags, raise_on_error=False
+        run_config=run_config("privacy"),
+        tags=request.tags,
+        raise_on_error=False,
+        instance=instance_for(request.tags),
     )
 
     assert result.success

@@ -15,12 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pyspark.sql import SparkSession
 
 from stedi_assets.partitions import range_tags
 from stedi_assets.runner import run_config
 from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import LandingFile, generate_landing, write_landing
 from stedi_assets_tests.chromium import find_chromium, render_asset_graph
+from stedi_assets_tests.conftest import published_table
 from stedi_assets_tests.dagster_graphql_client import RunInfo
 from stedi_assets_tests.dagster_server import DagsterServer, start_server
 
@@ -107,6 +109,59 @@ def describe(server: DagsterServer, run: RunInfo) -> str:
 
 def test_lists_every_asset_with_its_group(server: DagsterServer) -> None:
     assert server.asset_groups() == EXPECTED_GROUPS
+
+
+def _days_landing_may_hold(landing_files: list[LandingFile]) -> list[str]:
+    """The simulated reading days with a day either side (a file may hold its neighbours')."""
+    days = reading_days(landing_files)
+    return _neighbours(days[0])[:1] + days + _neighbours(days[-1])[-1:]
+
+
+def _wait_for_day_partitions(server: DagsterServer, days: list[str]) -> None:
+    """The day_partitions sensor (on by default) adds landing's days within a tick or two."""
+    deadline = time.monotonic() + SENSOR_TICK_TIMEOUT
+    while (found := server.partition_keys("accelerometer_trusted")) != days:
+        if time.monotonic() > deadline:
+            raise server.fail(f"day partitions {found}, expected {days}")
+        time.sleep(1.0)
+
+
+def test_materialize_all_builds_every_table_for_every_day_with_that_day_s_numbers(
+    server: DagsterServer, landing_files: list[LandingFile], spark: SparkSession
+) -> None:
+    """The Lineage page's "Materialize all": an asset backfill of every asset over every
+    partition, planned and run by the daemon."""
+    days = _days_landing_may_hold(landing_files)
+    _wait_for_day_partitions(server, days)
+
+    backfill = server.launch_backfill(EXPECTED_GROUPS)
+    status = server.wait_for_backfill(backfill, timeout=3 * RUN_TIMEOUT)
+    runs = server.runs(tags={"dagster/backfill": backfill})
+    failed_runs = [describe(server, run) for run in runs if run.status != "SUCCESS"]
+    assert status == "COMPLETED_SUCCESS" and not failed_runs, (status, failed_runs)
+    # Everything in as few runs as the policies allow: the unpartitioned tables, then the days.
+    assert len(runs) <= 3, [(r.run_id, r.tags) for r in runs]
+
+    nodes = server.asset_nodes()
+    for asset, node in nodes.items():
+        metadata = server.partition_metadata(asset)
+        if not node.partitioned:
+            assert None in metadata, f"{asset} was not materialized"
+            continue
+        assert set(server.asset_partitions(asset)["materialized"]) == set(days), asset
+        published = published_table(spark, server.lake, asset).groupBy("day").count().collect()
+        rows_per_day = {row["day"]: row["count"] for row in published}
+        shown = {day: metadata[day]["dagster/row_count"] for day in days}
+        assert shown == {day: rows_per_day.get(day, 0) for day in days}, asset
+
+    defined = {(key, check) for key, node in nodes.items() for check in node.checks}
+    results = [r for run in runs for r in server.check_results(run.run_id)]
+    assert defined <= {(r.asset, r.check) for r in results}
+    assert all(r.success for r in results), [r for r in results if not r.success]
+    # One result per check and run, no SKIPPED rows of planned days in the check's history.
+    for asset, check in defined:
+        statuses = [e["status"] for e in server.check_executions(asset, check)]
+        assert statuses and set(statuses) == {"SUCCEEDED"}, (asset, check, statuses)
 
 
 def test_launchpad_run_materializes_every_asset_and_passes_every_check(

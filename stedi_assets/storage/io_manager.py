@@ -23,7 +23,7 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from stedi_assets.pii import mask_pii
@@ -34,6 +34,8 @@ from stedi_assets.storage.landing_reads import FILE_PROBLEM
 from stedi_assets.storage.layout import LANDING_TABLES, table_spec
 
 PREVIEW_ROWS = 5
+# The whole table's rows, on every materialization (a day's ``dagster/row_count`` is the day's).
+TABLE_ROW_COUNT = "table_row_count"
 # Asset metadata naming the column a day-partitioned asset is partitioned by.
 PARTITION_COLUMN = "stedi/partition_column"
 # Asset metadata describing the columns an asset derives (name -> text); the columns taken from
@@ -85,12 +87,10 @@ class LakeIOManager(ConfigurableIOManager):
         snapshot = self.lake.write_table(table, obj, days)
         written = self.lake.read_table(table)
         descriptions = column_descriptions(table, context.definition_metadata)
-        metadata = self._metadata(table, written, snapshot, descriptions)
+        context.add_output_metadata(self._metadata(table, written, snapshot, descriptions))
         if days is not None:
-            metadata["dagster/partition_row_count"] = MetadataValue.int(
-                _rows_of(snapshot, days, written)
-            )
-        context.add_output_metadata(metadata)
+            # Each day's materialization carries that day's count and rows, over the run's.
+            self._add_day_metadata(context, written, snapshot, days, descriptions)
 
     def load_input(self, context: InputContext) -> DataFrame:
         table = context.upstream_output.asset_key.path[-1]
@@ -109,6 +109,30 @@ class LakeIOManager(ConfigurableIOManager):
             return self.lake.read_table(table, Days(column, key_range.start, key_range.end))
         return self.lake.read_table(table)
 
+    def _add_day_metadata(
+        self,
+        context: OutputContext,
+        written: DataFrame,
+        snapshot: Snapshot,
+        days: Days,
+        descriptions: dict[str, str],
+    ) -> None:
+        rows_per_day = _rows_per_day(snapshot, days, written)
+        previews = _day_previews(written, days, rows_per_day)
+        for day in context.asset_partition_keys:
+            rows = rows_per_day.get(day, 0)
+            context.step_context.add_asset_metadata(
+                {
+                    "dagster/row_count": MetadataValue.int(rows),
+                    "dagster/partition_row_count": MetadataValue.int(rows),
+                    "preview": MetadataValue.md(
+                        _markdown(written.columns, previews.get(day, []), descriptions)
+                    ),
+                },
+                asset_key=context.asset_key,
+                partition_key=day,
+            )
+
     def _metadata(
         self, table: str, written: DataFrame, snapshot: Snapshot, descriptions: dict[str, str]
     ) -> dict[str, Any]:
@@ -120,8 +144,12 @@ class LakeIOManager(ConfigurableIOManager):
             )
             for f in written.schema
         ]
+        preview = mask_pii(written).limit(PREVIEW_ROWS)
         return {
+            # A day's materialization overrides it with the day's count; the table's stays in
+            # TABLE_ROW_COUNT.
             "dagster/row_count": MetadataValue.int(snapshot.total_records),
+            TABLE_ROW_COUNT: MetadataValue.int(snapshot.total_records),
             "dagster/column_schema": TableSchema(columns=columns),
             "dagster/uri": MetadataValue.text(self.lake.location(table)),
             "dagster/table_name": MetadataValue.text(self.lake.table_name(table)),
@@ -129,7 +157,7 @@ class LakeIOManager(ConfigurableIOManager):
             "published": MetadataValue.bool(False),
             "branch": MetadataValue.text(self.lake.branch),
             "preview": MetadataValue.md(
-                _markdown(mask_pii(written).limit(PREVIEW_ROWS), descriptions)
+                _markdown(preview.columns, preview.collect(), descriptions)  # 5 rows at most
             ),
         }
 
@@ -141,13 +169,42 @@ def _reads_every_day(step: StepExecutionContext) -> bool:
     return node is not None and bool(node.keys) and node.partitions_def is None
 
 
-def _rows_of(snapshot: Snapshot, days: Days, written: DataFrame) -> int:
-    """The rows now in ``days``: the commit replaced those days whole, so what it added is what
-    they hold. A summary without per-day counts (over the partition limit) costs a count."""
+def _rows_per_day(snapshot: Snapshot, days: Days, written: DataFrame) -> dict[str, int]:
+    """The rows now in each of ``days``: the commit replaced those days whole, so what it
+    added is what they hold. A summary without per-day counts (over the partition limit)
+    costs one count per day in a single job."""
     added = snapshot.added_records_per_partition()
     if added is None:
-        return written.where(days.rows).count()
-    return sum(n for key, n in added.items() if days.first <= key.split("=", 1)[1] <= days.last)
+        per_day = written.where(days.rows).groupBy(days.column).count().collect()  # one per day
+        return {row[0]: int(row["count"]) for row in per_day if row[0] is not None}
+    counts = {key.split("=", 1)[1]: n for key, n in added.items()}
+    return {day: n for day, n in counts.items() if days.first <= day <= days.last}
+
+
+def _day_previews(written: DataFrame, days: Days, rows_per_day: dict[str, int]) -> dict[str, list]:
+    """Up to PREVIEW_ROWS masked rows of each day, in one job without a shuffle of the table:
+    a seeded sample keeps about 4 previews' worth of each day, then the first few are kept."""
+    if not rows_per_day:
+        return {}
+    spark = written.sparkSession
+    shares = spark.createDataFrame(
+        [(day, min(1.0, 4 * PREVIEW_ROWS / max(rows, 1))) for day, rows in rows_per_day.items()],
+        f"{days.column} string, _share double",
+    )
+    in_days = written.where(F.col(days.column).between(days.first, days.last))
+    sample = (
+        mask_pii(in_days)
+        .join(F.broadcast(shares), days.column)
+        .where(F.rand(7) < F.col("_share"))
+        .drop("_share")
+        .select(*written.columns)
+    )
+    first = Window.partitionBy(days.column).orderBy(*sample.columns)
+    previews: dict[str, list] = {}
+    kept = sample.withColumn("_n", F.row_number().over(first)).where(F.col("_n") <= PREVIEW_ROWS)
+    for row in kept.drop("_n").collect():  # PREVIEW_ROWS per day at most
+        previews.setdefault(row[days.column], []).append(row)
+    return previews
 
 
 def column_descriptions(table: str, definition_metadata: Mapping[str, Any]) -> dict[str, str]:
@@ -171,11 +228,10 @@ def _cell(value: Any, column: str, descriptions: Mapping[str, str]) -> str:
     return str(value)
 
 
-def _markdown(df: DataFrame, descriptions: Mapping[str, str]) -> str:
-    rows = df.collect()  # PREVIEW_ROWS rows at most
-    header = "| " + " | ".join(df.columns) + " |"
-    rule = "|" + "---|" * len(df.columns)
+def _markdown(columns: list[str], rows: list, descriptions: Mapping[str, str]) -> str:
+    header = "| " + " | ".join(columns) + " |"
+    rule = "|" + "---|" * len(columns)
     body = [
-        "| " + " | ".join(_cell(row[c], c, descriptions) for c in df.columns) + " |" for row in rows
+        "| " + " | ".join(_cell(row[c], c, descriptions) for c in columns) + " |" for row in rows
     ]
     return "\n".join([header, rule, *body])
