@@ -54,7 +54,7 @@ BENCH_ARGS ?= --repeat 3
 bench: install
 	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)
 
-# The asset graph picture in the README (needs Debian's chromium).
+# The README's UI screenshots: asset graph, asset page, partitions (needs Debian's chromium).
 screenshot: install
 	$(BIN)/python scripts/screenshot_asset_graph.py
 

@@ -71,8 +71,8 @@ MUTANTS: tuple[Mutant, ...] = (
         "accelerometer_trusted / step_trainer_trusted · readings_of_consenting_customers "
         "always passes",
         "stedi_assets/assets/reading_checks.py",
-        "            unattributed,\n            spec=owned,",
-        "            0,\n            spec=owned,",
+        "unattributed,\n                    spec=owned,",
+        "0,\n                    spec=owned,",
         _checks(
             _READING_FAILS,
             "accelerometer_trusted-readings_of_consenting_customers",
@@ -82,8 +82,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "accelerometer_trusted / step_trainer_trusted · no_reading_before_consent always passes",
         "stedi_assets/assets/reading_checks.py",
-        "            early,\n            spec=after_consent,",
-        "            0,\n            spec=after_consent,",
+        "early,\n                    spec=after_consent,",
+        "0,\n                    spec=after_consent,",
         _checks(
             _READING_FAILS,
             "accelerometer_trusted-no_reading_before_consent",
@@ -93,8 +93,8 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "accelerometer_trusted / step_trainer_trusted · no_duplicate_readings always passes",
         "stedi_assets/assets/reading_checks.py",
-        "duplicate_keys(readings), spec=unique",
-        "0, spec=unique",
+        "duplicate_rows_per_day(readings, day),",
+        "0,",
         _checks(
             _READING_FAILS,
             "accelerometer_trusted-no_duplicate_readings",
@@ -152,7 +152,7 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "every landing table · conforms_to_ddl always passes",
         "stedi_assets/assets/landing.py",
-        "            quarantine.count(),",
+        "            int(lines),",
         "            0,",
         _checks(
             "test_conforms_to_ddl_fails_on_quarantined_lines_and_names_the_file",

@@ -1,12 +1,13 @@
-"""Screenshot of the Dagster UI's asset graph (global asset lineage) for the README.
+"""Screenshots of the Dagster UI for the README: the asset graph, an asset's page with its
+metadata and checks, and its partitions.
 
 Starts the real ``dagster dev`` over a lake (by default a small simulated one in a temporary
-folder), runs the ``stedi_lakehouse`` job through GraphQL so that the nodes show materialized
-tables and passed checks, opens ``/asset-groups`` with every group expanded in headless
-Chromium, waits until the rendered page names every asset, and writes the PNG. Every process
-it starts is stopped before it exits.
+folder), waits for the ``day_partitions`` sensor to add landing's days, presses "Materialize
+all" (an asset backfill of every asset over every partition, through GraphQL) so that the nodes
+show materialized tables and passed checks, and writes the PNGs with headless Chromium. Every
+process it starts is stopped before it exits.
 
-Usage: python scripts/screenshot_asset_graph.py [--lake LAKE] [--output docs/asset-graph.png]
+Usage: python scripts/screenshot_asset_graph.py [--lake LAKE] [--output-dir docs]
                                                  [--no-materialize]
 Needs Java 17 (Spark) and Chromium: apt-get install chromium
 """
@@ -17,16 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from stedi_assets.partitions import range_tags
-from stedi_assets.runner import run_config
-from stedi_assets.sensors import LAKEHOUSE_JOB
 from stedi_assets.simulator import generate_landing, write_landing
 from stedi_assets.storage.landing_files import LandingFiles
-from stedi_assets_tests.chromium import find_chromium, screenshot_asset_graph
+from stedi_assets_tests.chromium import find_chromium, screenshot_asset_graph, screenshot_page
 from stedi_assets_tests.dagster_process import REPO
-from stedi_assets_tests.dagster_server import dagster_server
+from stedi_assets_tests.dagster_server import DagsterServer, dagster_server
 
-PRIVACY = run_config("privacy")
+ASSET = "machine_learning_curated"
 
 
 def landing_days(lake: Path) -> list[str]:
@@ -34,14 +32,23 @@ def landing_days(lake: Path) -> list[str]:
     return sorted({f.day for f in LandingFiles(root=str(lake)).files() if f.day})
 
 
+def wait_for_day_partitions(server: DagsterServer, timeout: float = 120.0) -> list[str]:
+    deadline = time.monotonic() + timeout
+    while not (days := server.partition_keys(ASSET)):
+        if time.monotonic() > deadline:
+            raise TimeoutError("the day_partitions sensor added no day within 2 minutes")
+        time.sleep(1.0)
+    return days
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--lake", type=Path, help="a lake to show (default: simulate one)")
-    parser.add_argument("--output", type=Path, default=REPO / "docs" / "asset-graph.png")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "docs")
     parser.add_argument(
         "--no-materialize",
         action="store_true",
-        help="skip the run, so the graph shows never-materialized assets",
+        help="skip Materialize all, so the graph shows never-materialized assets",
     )
     args = parser.parse_args(argv)
     find_chromium()  # fail before spending a minute on the server
@@ -53,17 +60,22 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         with dagster_server(lake) as server:
             print(f"dagster dev up on {server.url} in {time.monotonic() - started:.0f} s")
-            days = landing_days(lake)
-            if not args.no_materialize and days:
-                # A single run over every day in landing, as `stedi run` does.
-                run_id = server.launch_run(LAKEHOUSE_JOB, PRIVACY, range_tags(days[0], days[-1]))
-                (run,) = server.wait_for_runs([run_id], timeout=600)
-                print(f"run {run_id} of {LAKEHOUSE_JOB} over {days[0]}..{days[-1]}: {run.status}")
-                if run.status != "SUCCESS":
-                    print("\n".join(server.run_errors(run_id)), file=sys.stderr)
+            if not args.no_materialize and landing_days(lake):
+                days = wait_for_day_partitions(server)
+                backfill = server.launch_backfill(server.asset_groups())
+                status = server.wait_for_backfill(backfill, timeout=1200)
+                print(f"Materialize all over {days[0]}..{days[-1]}: backfill {status}")
+                if status != "COMPLETED_SUCCESS":
+                    for run in server.runs(tags={"dagster/backfill": backfill}):
+                        print("\n".join(server.run_errors(run.run_id)), file=sys.stderr)
                     return 1
-            path = screenshot_asset_graph(server, args.output)
-            print(f"wrote {path} ({path.stat().st_size:,} bytes)")
+            shots = [screenshot_asset_graph(server, args.output_dir / "asset-graph.png")]
+            page = f"{server.url}/assets/{ASSET}"
+            shots.append(screenshot_page(page, args.output_dir / "asset-page.png"))
+            partitions = f"{page}?view=partitions"
+            shots.append(screenshot_page(partitions, args.output_dir / "asset-partitions.png"))
+            for path in shots:
+                print(f"wrote {path} ({path.stat().st_size:,} bytes)")
             if not server.stop():
                 print(f"processes had to be killed: {server.killed}", file=sys.stderr)
                 return 1

@@ -38,16 +38,26 @@ class Ownership:
             attributed = attributed.where(F.col(self.reading_time) >= F.col("_consent"))
         return attributed.select(*readings.columns)
 
-    def violations(self, readings: DataFrame, customers: DataFrame) -> tuple[int, int]:
-        """How many readings have no owner in ``customers``, and how many were taken before
-        their owner's consent: one pass over the readings for both counts."""
+    def violations(
+        self, readings: DataFrame, customers: DataFrame, day_column: str | None = None
+    ) -> tuple[dict[str | None, int], dict[str | None, int]]:
+        """Per day (``day_column``; all under None without one): how many readings have no
+        owner in ``customers``, and how many were taken before their owner's consent. One
+        pass over the readings for both."""
         owners = self._owners(customers)
         joined = readings.join(owners, self._on(readings, owners), "left")
-        counts = joined.agg(
-            F.count_if(F.col("_owner").isNull()).alias("unattributed"),
-            F.count_if(F.col(self.reading_time) < F.col("_consent")).alias("early"),
-        ).first()
-        return int(counts["unattributed"]), int(counts["early"])
+        day = F.col(day_column) if day_column else F.lit(None).cast("string")
+        per_day = (
+            joined.groupBy(day.alias("_day"))
+            .agg(
+                F.count_if(F.col("_owner").isNull()).alias("unattributed"),
+                F.count_if(F.col(self.reading_time) < F.col("_consent")).alias("early"),
+            )
+            .collect()  # one row per day
+        )
+        unattributed = {row["_day"]: int(row["unattributed"]) for row in per_day}
+        early = {row["_day"]: int(row["early"]) for row in per_day}
+        return unattributed, early
 
 
 ACCELEROMETER_OWNERSHIP = Ownership("user", "email", "timestamp")

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from dagster import (
     AddDynamicPartitionsRequest,
+    AssetCheckExecutionContext,
     AssetExecutionContext,
     BackfillPolicy,
     BetaWarning,
@@ -138,6 +139,16 @@ def rows_of_run_days(context: AssetExecutionContext, rows: DataFrame) -> DataFra
     day: every run reads every file outside a day folder, so every run rewrites them."""
     days = context.partition_key_range
     return rows.where(F.col(DAY_COLUMN).between(days.start, days.end) | F.col(DAY_COLUMN).isNull())
+
+
+def run_days(context: AssetCheckExecutionContext) -> tuple[str, str] | None:
+    """The first and last day of a check's run, None for a run without partitions (all
+    days)."""
+    run = context.op_execution_context
+    if not (run.has_partition_key or run.has_partition_key_range):
+        return None
+    days = run.partition_key_range
+    return days.start, days.end
 
 
 def range_tags(first_day: str, last_day: str) -> dict[str, str]:

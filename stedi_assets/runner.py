@@ -19,8 +19,8 @@ from dagster import (
 from stedi_assets.definitions import ASSETS, LAKEHOUSE_JOB, build_definitions
 from stedi_assets.partitions import FIRST_DAY, add_days, landing_day_range, range_tags
 from stedi_assets.rules import Profile
-from stedi_assets.sensors import DAY_ASSETS
-from stedi_assets.settings import Settings
+from stedi_assets.sensors import DAY_ASSETS, days_landing_may_hold
+from stedi_assets.settings import Settings, landing_files
 from stedi_assets.settings import build_resources as lakehouse_resources
 from stedi_assets.storage.io_manager import TABLE_ROW_COUNT
 from stedi_assets.storage.layout import LANDING_TABLES, quarantine_of
@@ -101,7 +101,11 @@ def run_lakehouse(
     selection = DAY_ASSETS if days else None
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
-        add_days(dagster_instance, first, last)
+        # The run's days, and every day landing may hold (as the day_partitions sensor has
+        # them), are partitions before the run starts.
+        folders = landing_files(settings).files()
+        may_hold = days_landing_may_hold(f.day for f in folders if f.day) or (first, last)
+        add_days(dagster_instance, min(first, may_hold[0]), max(last, may_hold[1]))
         result = job.execute_in_process(
             run_config=run_config(profile, log_level),
             instance=dagster_instance,

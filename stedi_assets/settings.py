@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 # local lake, and a refused statement, need none of them.
 if TYPE_CHECKING:
     from stedi_assets.storage.lake import Lake
+    from stedi_assets.storage.landing_files import LandingFiles
     from stedi_assets.storage.s3 import LakeSparkResource
 
 ICEBERG_EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
@@ -122,13 +123,20 @@ def build_lake(settings: Settings, spark: "LakeSparkResource", writes: bool = Tr
     )
 
 
+def landing_files(settings: Settings) -> "LandingFiles":
+    """The landing folders' listing (what the sensors read), local or on S3."""
+    from stedi_assets.storage.landing_files import LandingFiles
+    from stedi_assets.storage.s3 import s3_resource
+
+    return LandingFiles(root=settings.lake_root, s3=s3_resource() if settings.is_s3 else None)
+
+
 def build_resources(settings: Settings, writes: bool = True) -> dict[str, Any]:
     """Every resource the assets use, local or AWS as ``settings`` say. ``writes=False`` for
     read-only use (queries), which reads main and writes no branch."""
     from stedi_assets.rules import Rules
     from stedi_assets.storage.io_manager import LakeIOManager
-    from stedi_assets.storage.landing_files import LandingFiles
-    from stedi_assets.storage.s3 import LakeSparkResource, s3_resource
+    from stedi_assets.storage.s3 import LakeSparkResource
 
     prepare_spark_environment()
     # A PySparkResource that also applies spark.hadoop.* options to an already running session.
@@ -138,9 +146,7 @@ def build_resources(settings: Settings, writes: bool = True) -> dict[str, Any]:
         "pyspark": spark,
         "lake": lake,
         "io_manager": LakeIOManager(lake=lake),
-        "landing_files": LandingFiles(
-            root=settings.lake_root, s3=s3_resource() if settings.is_s3 else None
-        ),
+        "landing_files": landing_files(settings),
         # The rule profile is chosen per run (launchpad or ``stedi run --profile``).
         "rules": Rules.configure_at_launch(),
     }

@@ -130,3 +130,12 @@ def screenshot_asset_graph(server: GraphQLClient, path: Path, attempts: int = 3)
     if not path.is_file() or path.stat().st_size == 0:
         raise AssertionError(f"chromium wrote no screenshot to {path}")
     return path
+
+
+def screenshot_page(url: str, path: Path, window: tuple[int, int] = (1600, 1000)) -> Path:
+    """A PNG of any UI page (an asset's page, its partitions), after 30 s of virtual time."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run_chromium(url, f"--screenshot={path}", window=window, virtual_time_ms=30_000)
+    if not path.is_file() or path.stat().st_size == 0:
+        raise AssertionError(f"chromium wrote no screenshot to {path}")
+    return path

@@ -22,6 +22,7 @@ from dagster import (
     Definitions,
     ExecuteInProcessResult,
     asset,
+    build_asset_check_context,
 )
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -41,7 +42,7 @@ from stedi_assets.assets.customer_trusted import one_row_per_email as trusted_on
 from stedi_assets.assets.customers_curated import build_customers_curated, one_customer_per_serial
 from stedi_assets.assets.customers_curated import consent_present as curated_consent_present
 from stedi_assets.assets.customers_curated import one_row_per_email as curated_one_row_per_email
-from stedi_assets.assets.landing import conforming, landing_checks, rejected_rows
+from stedi_assets.assets.landing import conforming, landing_checks, nonconforming, rejected_rows
 from stedi_assets.assets.machine_learning_curated import (
     build_machine_learning_curated,
     no_pii_columns,
@@ -59,6 +60,7 @@ from stedi_assets.partitions import (
     range_tags,
     readings_of_run_days,
     single_run,
+    utc_day,
 )
 from stedi_assets.pii import mask_pii
 from stedi_assets.rules import Rules
@@ -260,7 +262,8 @@ def _reading_results(
         if table == "accelerometer_trusted"
         else (step_trainer_trusted_checks)
     )
-    results = list(checks(readings=readings, customers=customers_table, rules=rules))
+    context = build_asset_check_context()
+    results = list(checks(context, readings=readings, customers=customers_table, rules=rules))
     assert all(r.asset_key.path[-1] == table for r in results)
     return {r.check_name: r for r in results}
 
@@ -316,6 +319,13 @@ def test_each_reading_check_fails_on_exactly_its_violation(
     _failed(results[check], 1, *names[check])
     for other in set(READING_CHECKS) - {check}:
         _passed(results[other])
+
+    # As materialized, with its day column: the one result of a run names the failing day.
+    time = "timestamp" if table == "accelerometer_trusted" else "sensorReadingTime"
+    dated = readings.withColumn("day", utc_day(F.col(time)))
+    result = _reading_results(table, dated, owners)[check]
+    assert result.metadata["days"].value == f"{_utc_day(T0)} (1)"
+    assert f"(days: {_utc_day(T0)} (1))" in (result.description or "")
 
 
 @pytest.mark.parametrize("table", ["accelerometer_trusted", "step_trainer_trusted"])
@@ -597,8 +607,7 @@ def test_conforms_to_ddl_fails_on_quarantined_lines_and_names_the_file(
 ) -> None:
     landing, bad = _bad_landing(spark, table)
     check = CONFORMANCE[table]
-    quarantine = rejected_rows(landing, table)
-    result = check(quarantine=quarantine)
+    result = check(build_asset_check_context(), landing=landing)
     assert not result.passed and _violations(result) == bad
     assert result.severity == AssetCheckSeverity.WARN  # reported, not blocking
     # Each file is named with the reasons of its lines: "<file> (<count> lines: <reason>); …".
@@ -608,7 +617,8 @@ def test_conforms_to_ddl_fails_on_quarantined_lines_and_names_the_file(
     assert sum(int(entry.removeprefix(f"{path} (").split(" ")[0]) for entry in entries) == bad
     assert any("missing required field" in entry for entry in entries), entries
     assert QUARANTINE[table] in result.description and "bad.json" in result.description
-    _passed(check(quarantine=quarantine.limit(0)))
+    good = landing.where(~nonconforming(table, landing.columns))
+    _passed(check(build_asset_check_context(), landing=good))
     assert conforming(landing, table).count() == landing.count() - bad
 
 

@@ -39,21 +39,12 @@ from stedi_assets.consent import (
     Ownership,
 )
 from stedi_assets.identity import identity
-from stedi_assets.partitions import DAY_COLUMN, utc_day
+from stedi_assets.partitions import DAY_COLUMN, run_days, utc_day
 from stedi_assets.rules import Rules, rule_check
 from stedi_assets.storage.layout import quarantine_of
 
 PASSED = "passed"
 QUARANTINED = "quarantined"
-
-
-def run_days(context: AssetCheckExecutionContext) -> tuple[str, str] | None:
-    """The first and last day of this run, None for a run without partitions (all days)."""
-    run = context.op_execution_context
-    if not (run.has_partition_key or run.has_partition_key_range):
-        return None
-    days = run.partition_key_range
-    return days.start, days.end
 
 
 def _in(days: tuple[str, str] | None, day: Column) -> Column:
