@@ -5,8 +5,9 @@ the day-partitions sensor, which only keeps the day partitions following landing
   day-partitioned tables: a file may hold readings of the days next to its folder's (an upload
   crossing midnight, a phone uploading yesterday's readings). The changed days of one tick, with
   their neighbours, make one run per stretch of consecutive days.
-- A customer file re-runs everything for every day in landing, in one run (one Spark job):
-  a consent given or withdrawn changes which readings of every day may pass.
+- A customer file re-runs everything for every day landing may hold (the day folders' days and
+  a day either side), in one run (one Spark job): a consent given or withdrawn changes which
+  readings of every day may pass.
 - A reading file outside any day folder may hold any day: it re-runs every day, like a
   customer file.
 

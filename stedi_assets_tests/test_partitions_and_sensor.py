@@ -116,7 +116,7 @@ def test_each_day_s_materialization_carries_that_day_s_rows_and_preview(
 ) -> None:
     settings = lake_settings(simulated_lake)
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
-    tags = range_tags(*DAYS)
+    tags = range_tags(DAYS[0], DAYS[-1])
     result = job.execute_in_process(
         run_config=run_config("privacy"), tags=tags, instance=instance_for(tags)
     )
@@ -320,13 +320,18 @@ def test_sensor_on_s3_pages_through_more_than_1000_keys(moto_endpoint: str) -> N
     files = landing.files()
     assert len(files) == 1_051 and sum(f.day == day for f in files) == 1_050
 
-    with build_sensor_context(cursor=None, resources={"landing_files": landing}) as context:
+    instance = DagsterInstance.ephemeral()
+    with build_sensor_context(
+        cursor=None, resources={"landing_files": landing}, instance=instance
+    ) as context:
         first = landing_sensor(context)
     [everything] = first.run_requests  # the customer file: one run over every day
     assert everything.tags["dagster/asset_partition_range_end"] == day
 
     client.put_object(Bucket="sensor-lake", Key=f"lake/step_trainer/landing/{day}/s.json", Body=b"")
-    with build_sensor_context(cursor=first.cursor, resources={"landing_files": landing}) as ctx:
+    with build_sensor_context(
+        cursor=first.cursor, resources={"landing_files": landing}, instance=instance
+    ) as ctx:
         second = landing_sensor(ctx)
     assert [(_days(r), r.run_key.startswith("days")) for r in second.run_requests] == [
         (("2022-06-18", "2022-06-20"), True)
