@@ -139,8 +139,10 @@ def test_materialize_all_builds_every_table_for_every_day_with_that_day_s_number
     runs = server.runs(tags={"dagster/backfill": backfill})
     failed_runs = [describe(server, run) for run in runs if run.status != "SUCCESS"]
     assert status == "COMPLETED_SUCCESS" and not failed_runs, (status, failed_runs)
-    # Everything in as few runs as the policies allow: the unpartitioned tables, then the days.
-    assert len(runs) <= 3, [(r.run_id, r.tags) for r in runs]
+    # As few runs as the policies allow: the unpartitioned tables; every day of the day tables
+    # (two runs when the daemon's tick finds landing done before the customer tables: the
+    # quarantines need landing only); the publish step.
+    assert len(runs) <= 4, [(r.run_id, r.tags) for r in runs]
 
     nodes = server.asset_nodes()
     for asset, node in nodes.items():

@@ -83,6 +83,11 @@ class LakeSparkResource(PySparkResource):
     def setup_for_execution(self, context: InitResourceContext) -> None:
         super().setup_for_execution(context)
         apply_hadoop_options(self.spark_session, self.spark_config)
+        # Spark's own WARN lines (planner hints, retries it handles) are noise in a run's log;
+        # STEDI_SPARK_LOG_LEVEL=WARN (or INFO) brings them back.
+        self.spark_session.sparkContext.setLogLevel(
+            os.environ.get("STEDI_SPARK_LOG_LEVEL", "ERROR")
+        )
 
 
 def s3_resource() -> S3Resource:
