@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
             shots = [screenshot_asset_graph(server, args.output_dir / "asset-graph.png")]
             page = f"{server.url}/assets/{ASSET}"
             shots.append(screenshot_page(page, args.output_dir / "asset-page.png"))
-            partitions = f"{page}?view=partitions"
+            # One day picked, so that its own metadata shows beside the list of days.
+            day = landing_days(lake)[-1] if landing_days(lake) else ""
+            partitions = f"{page}?view=partitions&partition={day}"
             shots.append(screenshot_page(partitions, args.output_dir / "asset-partitions.png"))
             for path in shots:
                 print(f"wrote {path} ({path.stat().st_size:,} bytes)")
