@@ -103,10 +103,11 @@ class LakeIOManager(ConfigurableIOManager):
             dated = run_days is not None and table_spec(table).is_dated_landing
             days = (run_days.start, run_days.end) if dated else None
             return self.lake.read_landing(table, days=days)
+        # The run's days of a day-partitioned table; all of it in a run without days (a check
+        # executed alone) and for an unpartitioned asset.
         column = context.upstream_output.definition_metadata.get(PARTITION_COLUMN)
-        if column and context.has_asset_partitions:
-            key_range = context.asset_partition_key_range
-            return self.lake.read_table(table, Days(column, key_range.start, key_range.end))
+        if column and run_days is not None:
+            return self.lake.read_table(table, Days(column, run_days.start, run_days.end))
         return self.lake.read_table(table)
 
     def _add_day_metadata(
