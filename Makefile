@@ -9,10 +9,11 @@ export SPARK_LOCAL_IP := 127.0.0.1
 
 LINT_PATHS := stedi_assets stedi_assets_tests scripts benchmarks
 
-.PHONY: install demo test lint dev screenshot bench mutants clean
+.PHONY: install demo test lint dev screenshot bench bench-scale mutants clean
 
 install: $(STAMP)
 	@$(BIN)/python scripts/fetch_jars.py
+	@$(BIN)/python -m stedi_assets.storage.class_archive
 
 # Reinstall only when the dependency list changes.
 $(STAMP): pyproject.toml
@@ -53,6 +54,10 @@ mutants: install
 BENCH_ARGS ?= --repeat 3
 bench: install
 	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)
+
+# SF500 (about 55 M landing rows, 5.5 GB of JSON in $$TMPDIR): how time and memory grow from SF50.
+bench-scale: install
+	$(BIN)/python benchmarks/run_benchmark.py --scale-factors 50 500 --engines project plain_pyspark --no-day-run
 
 # The README's UI screenshots: asset graph, asset page, partitions (needs Debian's chromium).
 screenshot: install

@@ -1,8 +1,9 @@
 """The privacy profile's rules as one plain PySpark script: no Dagster, no checks, no catalog,
 no metadata. The benchmark's baseline for what the rules alone cost on Spark.
 
-Reads ``<lake>/<entity>/landing/`` and writes the five tables as Parquet at the project's
-layout (``customer/trusted``, ``accelerometer/trusted``, ``customer/curated``,
+Reads ``<lake>/<entity>/landing/`` (day folders included) and writes the five tables as
+Parquet at the project's layout, the reading tables partitioned by their UTC day as a user writing
+them by hand would (``customer/trusted``, ``accelerometer/trusted``, ``customer/curated``,
 ``step_trainer/trusted``, ``machine_learning/curated``). Same Spark settings as the project:
 ``local[*]``, ``STEDI_SPARK_DRIVER_MEMORY`` (2g), ``STEDI_SHUFFLE_PARTITIONS`` (4).
 
@@ -55,11 +56,15 @@ def run(spark: SparkSession, lake: str) -> None:
             .json(f"{lake}/{entity}/landing/")
         )
 
-    def publish(df: DataFrame, relative: str) -> DataFrame:
+    def publish(df: DataFrame, relative: str, time_column: str | None = None) -> DataFrame:
         # Downstream steps read the written table back, as a chain of Glue jobs would, instead
         # of recomputing its lineage.
-        df.write.mode("overwrite").parquet(f"{lake}/{relative}")
-        return spark.read.parquet(f"{lake}/{relative}")
+        writer = df.write.mode("overwrite")
+        if time_column:
+            day = F.to_date(F.timestamp_millis(F.col(time_column)))
+            writer = df.withColumn("day", day).write.mode("overwrite").partitionBy("day")
+        writer.parquet(f"{lake}/{relative}")
+        return spark.read.parquet(f"{lake}/{relative}").drop("day")
 
     # customer_trusted: latest record per e-mail (tie: no consent wins), consent present.
     newest_first = Window.partitionBy("email").orderBy(
@@ -85,6 +90,7 @@ def run(spark: SparkSession, lake: str) -> None:
         .where(F.col("timestamp") >= F.col(CONSENT))
         .select("user", "timestamp", "x", "y", "z"),
         "accelerometer/trusted",
+        "timestamp",
     )
 
     # customers_curated: consenting customers with a trusted reading, minus every customer
@@ -114,6 +120,7 @@ def run(spark: SparkSession, lake: str) -> None:
         .where(F.col("sensorReadingTime") >= F.col(CONSENT))
         .select("sensorReadingTime", "serialNumber", "distanceFromObject"),
         "step_trainer/trusted",
+        "sensorReadingTime",
     )
 
     # machine_learning_curated: a customer's own step and phone readings at the same ms.
@@ -124,6 +131,7 @@ def run(spark: SparkSession, lake: str) -> None:
         .where(F.col("sensorReadingTime") == F.col("timestamp"))
         .select("sensorReadingTime", "serialNumber", "distanceFromObject", "x", "y", "z"),
         "machine_learning/curated",
+        "sensorReadingTime",
     )
 
 

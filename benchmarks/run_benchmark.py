@@ -2,10 +2,11 @@
 applying the privacy profile's rules to the same landing data at several scale factors.
 
 For each scale factor k the reference data (``STEDI_REFERENCE_DATA``, default
-``../shared/reference-data``) is replicated k times: copy i > 0 of every customer gets a
-suffixed e-mail and serial number, and so do its readings; timestamps and consent dates are
-unchanged, so every consent-time relationship (and every privacy count) scales by exactly k.
-Copy 0 is the reference data itself.
+``../shared/reference-data``, all of whose readings fall on 2022-06-18) is replicated k times,
+spanning k days as real uploads do: copy i of every customer gets a suffixed e-mail and serial
+number (copy 0 keeps its own), and so do its readings; every time stamp and consent date of copy
+i is shifted by i days, and its files sit in that day's folder (``<entity>/landing/YYYY-MM-DD/``).
+Every consent-time relationship stays within a copy, so every privacy count scales by exactly k.
 
 Each engine runs in its own fresh process; the script polls the RSS and CPU time of that
 process and all its descendants (the JVM included) through /proc, checks that the three engines
@@ -15,6 +16,7 @@ wrote the same row counts, and prints a Markdown table.
 """
 
 import argparse
+import datetime
 import itertools
 import json
 import os
@@ -63,11 +65,38 @@ def _suffixed_email(email: str, copy: int) -> str:
     return f"{local}+c{copy}{at}{domain}"
 
 
-def _scaled_record(entity: str, record: dict, copy: int) -> dict:
-    """Copy ``copy`` of a landing record: its owner's identifiers suffixed, nothing else."""
-    if copy == 0:
+DAY_MS = 86_400_000
+FIRST_DAY = datetime.date(2022, 6, 18)  # the reference data's one day of readings
+# The landing DDL's epoch-millisecond columns: shifted together, they keep every relationship.
+TIME_FIELDS = {
+    "customer": (
+        "registrationDate",
+        "lastUpdateDate",
+        "shareWithResearchAsOfDate",
+        "shareWithPublicAsOfDate",
+        "shareWithFriendsAsOfDate",
+    ),
+    "accelerometer": ("timestamp", "timeStamp"),
+    "step_trainer": ("sensorReadingTime",),
+}
+
+
+def copy_day(copy: int) -> str:
+    return (FIRST_DAY + datetime.timedelta(days=copy)).isoformat()
+
+
+def _scaled_record(entity: str, record: dict, copy: int, shift: int | None = None) -> dict:
+    """Copy ``copy`` of a landing record: its owner's identifiers suffixed and its times
+    shifted by ``shift`` days (``copy`` unless given)."""
+    shift = copy if shift is None else shift
+    if copy == 0 and shift == 0:
         return record
     scaled = dict(record)
+    for name in TIME_FIELDS[entity]:
+        if isinstance(scaled.get(name), int) and not isinstance(scaled[name], bool):
+            scaled[name] += shift * DAY_MS
+    if copy == 0:
+        return scaled
     if entity == "customer":
         if isinstance(scaled.get("email"), str):
             scaled["email"] = _suffixed_email(scaled["email"], copy)
@@ -81,13 +110,18 @@ def _scaled_record(entity: str, record: dict, copy: int) -> dict:
     return scaled
 
 
+LAYOUT_VERSION = 2  # 2: copies span days, in day folders
+
+
 def build_landing(reference: Path, target: Path, scale: int) -> int:
     """Writes the scaled landing zone below ``target`` (once; reused when complete) and returns
-    its row count. Streams line by line: one source line in memory, never a whole file."""
+    its row count: copy i of each source file goes to ``<entity>/landing/<day i>/``. Streams
+    line by line: one source line in memory, never a whole file."""
     marker = target / "_complete.json"
+    expected = {"scale": scale, "reference": str(reference), "layout": LAYOUT_VERSION}
     if marker.exists():
         info = json.loads(marker.read_text())
-        if info.get("scale") == scale and info.get("reference") == str(reference):
+        if {key: info.get(key) for key in expected} == expected:
             return int(info["rows"])
     if target.exists():
         shutil.rmtree(target)
@@ -95,22 +129,27 @@ def build_landing(reference: Path, target: Path, scale: int) -> int:
     for entity in ENTITIES:
         source_dir = reference / entity / "landing"
         out_dir = target / entity / "landing"
-        out_dir.mkdir(parents=True)
         for source in sorted(p for p in source_dir.rglob("*") if p.is_file()):
-            # One output file per source file holding all k copies: the files grow with the
-            # scale factor, like a busier day's uploads, instead of multiplying.
-            out = out_dir / source.relative_to(source_dir)
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as sink:
-                for line in lines:
-                    if not line.strip():
-                        continue
-                    record = json.loads(line)
-                    for copy in range(scale):
-                        sink.write(json.dumps(_scaled_record(entity, record, copy)))
-                        sink.write("\n")
-                    rows += scale
-    marker.write_text(json.dumps({"scale": scale, "reference": str(reference), "rows": rows}))
+            relative = source.relative_to(source_dir)
+            sinks = []
+            for copy in range(scale):
+                out = out_dir / copy_day(copy) / relative
+                out.parent.mkdir(parents=True, exist_ok=True)
+                sinks.append(out.open("w", encoding="utf-8"))
+            try:
+                with source.open(encoding="utf-8") as lines:
+                    for line in lines:
+                        if not line.strip():
+                            continue
+                        record = json.loads(line)
+                        for copy, sink in enumerate(sinks):
+                            sink.write(json.dumps(_scaled_record(entity, record, copy)))
+                            sink.write("\n")
+                        rows += scale
+            finally:
+                for sink in sinks:
+                    sink.close()
+    marker.write_text(json.dumps({**expected, "rows": rows}))
     return rows
 
 
@@ -122,6 +161,36 @@ def fresh_lake(landing: Path, lake: Path) -> Path:
         (lake / entity).mkdir(parents=True)
         (lake / entity / "landing").symlink_to(landing / entity / "landing")
     return lake
+
+
+READING_ENTITIES = ("accelerometer", "step_trainer")
+
+
+def add_reading_day(reference: Path, lake: Path, scale: int) -> tuple[str, int]:
+    """Adds one new day of readings to ``lake`` (after a run over its ``scale`` days): the
+    readings of the last copy's customers, a day later, in the next day folder. The lake's
+    landing folders become real folders linking each existing day folder, so the shared
+    landing data stays as it is. Returns the new day and its rows."""
+    day, rows = copy_day(scale), 0
+    for entity in READING_ENTITIES:
+        landing = lake / entity / "landing"
+        shared = landing.resolve()
+        landing.unlink()
+        landing.mkdir()
+        for folder in sorted(shared.iterdir()):
+            if folder.is_dir():
+                (landing / folder.name).symlink_to(folder)
+        source_dir = reference / entity / "landing"
+        for source in sorted(p for p in source_dir.rglob("*") if p.is_file()):
+            out = landing / day / source.relative_to(source_dir)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            with source.open(encoding="utf-8") as lines, out.open("w", encoding="utf-8") as sink:
+                for line in lines:
+                    if line.strip():
+                        record = _scaled_record(entity, json.loads(line), scale - 1, scale)
+                        sink.write(json.dumps(record) + "\n")
+                        rows += 1
+    return day, rows
 
 
 # --- measuring a process tree --------------------------------------------------------------
@@ -180,6 +249,7 @@ class Measurement:
     load_before: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
     log: str = ""
+    first_step_s: float | None = None  # start-up: from the process's start to its first step
 
 
 def measure(command: list[str], env: dict[str, str], log: Path, result: Measurement) -> None:
@@ -188,6 +258,7 @@ def measure(command: list[str], env: dict[str, str], log: Path, result: Measurem
     cpu_ticks: dict[tuple[int, str], int] = {}
     javas: dict[tuple[int, str], tuple[int, str]] = {}  # (pid, start) -> (ppid, command line)
     started = time.monotonic()
+    started_epoch = time.time()
     with log.open("w") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
         while True:
@@ -239,6 +310,13 @@ def measure(command: list[str], env: dict[str, str], log: Path, result: Measurem
     # Spark's launcher (a short JVM that only computes the real command line) is not a run.
     result.spark_jvms = sum(1 for c in result.java_main_classes if c != SPARK_LAUNCHER)
     result.log = str(log)
+    first_step = FIRST_STEP.search(log.read_text(errors="replace"))
+    if first_step:
+        result.first_step_s = float(first_step[1]) - started_epoch
+
+
+# `stedi run` (and sensor_day_run.py) print when their first step started.
+FIRST_STEP = re.compile(r"first step started [-\d.]+ s after start \(at ([\d.]+)\)")
 
 
 def table_counts(lake: Path) -> dict[str, int]:
@@ -288,6 +366,65 @@ def engine_env(driver_memory: str, project_src: Path | None) -> dict[str, str]:
     return env
 
 
+QUERIES = {
+    "query_count": "SELECT COUNT(*) FROM machine_learning_curated",
+    "query_aggregate": "SELECT COUNT(DISTINCT serialNumber), AVG(distanceFromObject) "
+    "FROM step_trainer_trusted",
+}
+
+
+def day_run_and_queries(
+    reference: Path,
+    lake: Path,
+    scale: int,
+    repetition: int,
+    env: dict[str, str],
+    project_src: Path | None,
+) -> list[Measurement]:
+    """On the lake the project's full run left: one new day of readings through the sensor
+    path (its start-up is that of a second run in a row), then `stedi query` (DuckDB on the
+    Iceberg tables) of a count and of a small aggregate."""
+    python = str(VENV_BIN / "python")
+    folder = lake.parent
+    cursor = folder / "sensor-cursor.json"
+    day_script = [python, str(BENCHMARKS / "sensor_day_run.py"), "--lake", str(lake)]
+    subprocess.run(
+        [*day_script, "--cursor", str(cursor), "--save-cursor"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    day, rows = add_reading_day(reference, lake, scale)
+    measured = []
+    day_run = Measurement("project_day_run", scale)
+    measure(
+        [*day_script, "--cursor", str(cursor)],
+        env,
+        folder / f"project_day_run-{repetition + 1}.log",
+        day_run,
+    )
+    measured.append(day_run)
+    print(
+        f"  project_day_run ({day}, {rows:,} new rows): rc {day_run.returncode}, "
+        f"{day_run.wall_s:.1f}s wall, first step after {day_run.first_step_s or 0:.1f}s, "
+        f"peak {day_run.peak_rss_mb:,.0f} MiB",
+        flush=True,
+    )
+    cli = [python, "-m", "stedi_assets.cli"] if project_src else [str(VENV_BIN / "stedi")]
+    for name, sql in QUERIES.items():
+        query = Measurement(name, scale)
+        measure(
+            [*cli, "query", "--lake", str(lake), sql],
+            env,
+            folder / f"{name}-{repetition + 1}.log",
+            query,
+        )
+        measured.append(query)
+        answer = Path(query.log).read_text(errors="replace").strip().splitlines()[-1:]
+        print(f"  {name}: rc {query.returncode}, {query.wall_s:.2f}s wall, {answer}", flush=True)
+    return measured
+
+
 # --- report ----------------------------------------------------------------------------------
 
 
@@ -331,6 +468,46 @@ def report(results: list[Measurement], landing_rows: dict[int, int]) -> str:
     return "\n".join(lines)
 
 
+def project_report(results: list[Measurement], landing_rows: dict[int, int]) -> str:
+    """The project's own figures: start-up, a new day through the sensor, queries."""
+    by = {(r.engine, r.scale): r for r in results}
+
+    def seconds(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}"
+
+    lines = [
+        "| SF | full run s | first step s (full run) | new day via sensor s | day / full "
+        "| first step s (2nd run) | query count s | query aggregate s |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for scale in sorted(landing_rows):
+        full, day = by.get(("project", scale)), by.get(("project_day_run", scale))
+        if full is None:
+            continue
+        count, aggregate = by.get(("query_count", scale)), by.get(("query_aggregate", scale))
+        ratio = f"{day.wall_s / full.wall_s:.2f}x" if day and day.returncode == 0 else ""
+        lines.append(
+            f"| {scale} | {full.wall_s:.1f} | {seconds(full.first_step_s)} "
+            f"| {seconds(day.wall_s if day else None)} | {ratio} "
+            f"| {seconds(day.first_step_s if day else None)} "
+            f"| {f'{count.wall_s:.2f}' if count else ''} "
+            f"| {f'{aggregate.wall_s:.2f}' if aggregate else ''} |"
+        )
+    return "\n".join(lines)
+
+
+def growth(results: list[Measurement]) -> str:
+    """How the project's wall time grows with the data, between consecutive scale factors
+    (linear growth is the ratio of the scale factors)."""
+    walls = {r.scale: r.wall_s for r in results if r.engine == "project" and r.returncode == 0}
+    scales = sorted(walls)
+    steps = [
+        f"SF{b}/SF{a}: {walls[b] / walls[a]:.2f}x time for {b / a:g}x data"
+        for a, b in itertools.pairwise(scales)
+    ]
+    return "project time growth: " + ("; ".join(steps) or "one scale factor only")
+
+
 STEP_ROW = re.compile(r"^(\S+)\s+(asset|checks)\s+(\d+\.\d+)\s*$")
 STEP_TOTALS = re.compile(r"^\d+ steps in .*$")
 
@@ -358,6 +535,9 @@ def medians(results: list[Measurement]) -> list[Measurement]:
                 peak_rss_mb=max(r.peak_rss_mb for r in runs),
                 peak_jvm_rss_mb=max(r.peak_jvm_rss_mb for r in runs),
                 returncode=next((r.returncode for r in runs if r.returncode != 0), 0),
+                first_step_s=statistics.median(starts)
+                if (starts := [r.first_step_s for r in runs if r.first_step_s is not None])
+                else None,
             )
         )
     return merged
@@ -365,7 +545,7 @@ def medians(results: list[Measurement]) -> list[Measurement]:
 
 def count_mismatches(results: list[Measurement]) -> Iterator[str]:
     for scale in sorted({r.scale for r in results}):
-        runs = [r for r in results if r.scale == scale]
+        runs = [r for r in results if r.scale == scale and r.engine in ENGINES]
         for table in OUTPUT_TABLES:
             # Every run of every engine: a repetition that differs is a mismatch too.
             seen: dict[str, list[int | None]] = {}
@@ -390,6 +570,11 @@ def main() -> int:
         "--driver-memory", default=os.environ.get("STEDI_SPARK_DRIVER_MEMORY", "2g")
     )
     parser.add_argument("--keep-lakes", action="store_true", help="keep each run's output")
+    parser.add_argument(
+        "--no-day-run",
+        action="store_true",
+        help="skip the project's new day through the sensor and the queries after a full run",
+    )
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs per engine and scale factor (median reported)"
     )
@@ -436,11 +621,19 @@ def main() -> int:
             )
             if result.returncode != 0:
                 print(f"  !!! {engine} failed, see {result.log}", flush=True)
+            elif engine == "project" and not args.no_day_run:
+                results.extend(
+                    day_run_and_queries(reference, lake, scale, repetition, env, project_src)
+                )
             if not args.keep_lakes:
                 shutil.rmtree(lake, ignore_errors=True)
 
     print()
-    print(report(medians(results), landing_rows))
+    merged = medians(results)
+    print(report([r for r in merged if r.engine in ENGINES], landing_rows))
+    print()
+    print(project_report(merged, landing_rows))
+    print(growth(merged))
     if args.repeat > 1:
         print(f"(median of {args.repeat} runs per engine and scale factor; peak memory: the max)")
     mismatches = list(count_mismatches(results))

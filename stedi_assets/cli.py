@@ -3,6 +3,7 @@
 import argparse
 import datetime
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,6 +12,10 @@ from typing import Any
 from stedi_assets.profiles import Profile
 from stedi_assets.settings import Settings
 from stedi_assets.storage.layout import ASSET_TABLES
+
+# When `stedi` started, near enough: the interpreter imports this module first, and the
+# imports above are light (no Dagster, no Spark).
+_STARTED = time.time()
 
 
 def _simulate(args: argparse.Namespace) -> int:
@@ -92,6 +97,12 @@ def _run(args: argparse.Namespace) -> int:
         f"{len(summary.steps)} steps in {assets + checks:.1f} s: "
         f"assets {assets:.1f} s, checks {checks:.1f} s"
     )
+    if summary.first_step_at is not None:
+        # Start-up: imports, the JVM, the lake's housekeeping and any landing listing.
+        print(
+            f"first step started {summary.first_step_at - _STARTED:.1f} s after start "
+            f"(at {summary.first_step_at:.3f})"
+        )
     if not summary.success:
         failed = ", ".join(f"{c.asset}.{c.name}" for c in summary.blocking_failures) or "a step"
         print(f"\nrun failed: {failed} failed; downstream assets were not materialized")

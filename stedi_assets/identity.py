@@ -22,8 +22,16 @@ and a test holds the two to the same answers.
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-# Java regular-expression class of the white space trimmed from identities.
-_WHITE_SPACE = r"[\s\p{Z}\x{0085}\x{200B}\x{FEFF}]"
+# The white space trimmed from identities, as one set of characters: ASCII white space, every
+# Unicode space or separator (category Z), next line, zero-width space and the byte-order mark.
+# A set trimmed at both ends (Spark's btrim) costs a few comparisons per value; a regular
+# expression scanning the whole value cost a fifth of the graph's time at scale.
+WHITE_SPACE = (
+    " \t\n\x0b\x0c\r"  # ASCII (Java's \s)
+    "\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000"  # the rest of category Z (U+0020 is above)
+    "\u0085\u200b\ufeff"
+)
 
 # The identity columns of each landing table.
 IDENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -35,7 +43,7 @@ IDENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
 
 def identity(value: Column) -> Column:
     """The normalized identity of an e-mail or serial number column (null when empty)."""
-    trimmed = F.regexp_replace(value, f"^{_WHITE_SPACE}+|{_WHITE_SPACE}+$", "")
+    trimmed = F.btrim(value, F.lit(WHITE_SPACE))
     return F.nullif(F.lower(trimmed), F.lit(""))
 
 

@@ -23,6 +23,7 @@ from stedi_assets.sensors import DAY_ASSETS, days_landing_may_hold
 from stedi_assets.settings import Settings, landing_files
 from stedi_assets.settings import build_resources as lakehouse_resources
 from stedi_assets.storage.io_manager import TABLE_ROW_COUNT
+from stedi_assets.storage.landing_files import LandingFile
 from stedi_assets.storage.layout import LANDING_TABLES, quarantine_of
 
 
@@ -54,6 +55,7 @@ class RunSummary:
     checks: list[CheckOutcome]
     failures: list[str]  # "<step>: <error message>" of every failed step
     steps: list[StepTime]  # every step that ran, in the order it started
+    first_step_at: float | None = None  # when the first step started (seconds since the epoch)
 
     @property
     def blocking_failures(self) -> list[CheckOutcome]:
@@ -97,14 +99,15 @@ def run_lakehouse(
     if not settings.is_s3 and not Path(settings.lake_root).is_dir():
         # Said before Spark starts, and nothing is created.
         raise FileNotFoundError(f"the lake {settings.lake_root} does not exist")
-    first, last = days or days_in_landing(settings) or (FIRST_DAY, FIRST_DAY)
+    files = landing_files(settings).files()
+    folder_days = days_landing_may_hold(f.day for f in files if f.day)
+    first, last = days or _days_of_readings(settings, files, folder_days) or (FIRST_DAY, FIRST_DAY)
     selection = DAY_ASSETS if days else None
     job = build_definitions(settings).resolve_job_def(LAKEHOUSE_JOB)
     with _instance(instance) as dagster_instance:
         # The run's days, and every day landing may hold (as the day_partitions sensor has
         # them), are partitions before the run starts.
-        folders = landing_files(settings).files()
-        may_hold = days_landing_may_hold(f.day for f in folders if f.day) or (first, last)
+        may_hold = folder_days or (first, last)
         add_days(dagster_instance, min(first, may_hold[0]), max(last, may_hold[1]))
         result = job.execute_in_process(
             run_config=run_config(profile, log_level),
@@ -113,7 +116,7 @@ def run_lakehouse(
             tags=range_tags(first, last),
             asset_selection=selection,
         )
-        steps = _step_times(dagster_instance, result)
+        steps, first_step_at = _step_times(dagster_instance, result)
     row_counts = {
         event.asset_key.path[-1]: _table_rows(event.materialization.metadata)
         for event in result.get_asset_materialization_events()
@@ -145,12 +148,22 @@ def run_lakehouse(
         if event.is_step_failure and event.step_failure_data.error is not None
     ]
     return RunSummary(
-        result.success, result.run_id, row_counts, quarantined, checks, failures, steps
+        result.success,
+        result.run_id,
+        row_counts,
+        quarantined,
+        checks,
+        failures,
+        steps,
+        first_step_at,
     )
 
 
-def _step_times(instance: DagsterInstance, result: ExecuteInProcessResult) -> list[StepTime]:
-    """How long each step took, from the run's event log (millisecond timestamps)."""
+def _step_times(
+    instance: DagsterInstance, result: ExecuteInProcessResult
+) -> tuple[list[StepTime], float | None]:
+    """How long each step took, from the run's event log (millisecond timestamps), and when
+    the first step started."""
     # An asset's step is its op; every other step evaluates checks (whether it failed or not).
     asset_steps = {asset.node_def.name for asset in ASSETS}
     started: dict[str, float] = {}
@@ -161,7 +174,7 @@ def _step_times(instance: DagsterInstance, result: ExecuteInProcessResult) -> li
             started[step] = record.timestamp
         elif step in started:
             steps.append(StepTime(step, step not in asset_steps, record.timestamp - started[step]))
-    return sorted(steps, key=lambda time: started[time.step])
+    return sorted(steps, key=lambda time: started[time.step]), min(started.values(), default=None)
 
 
 STEP_EVENTS = (
@@ -169,6 +182,18 @@ STEP_EVENTS = (
     DagsterEventType.STEP_SUCCESS,
     DagsterEventType.STEP_FAILURE,
 )
+
+
+def _days_of_readings(
+    settings: Settings, files: list[LandingFile], folder_days: tuple[str, str] | None
+) -> tuple[str, str] | None:
+    """The days an all-days run covers: those the day folders' readings may hold (a day either
+    side, as the sensor's all-days runs), known without reading a file. Only when a reading
+    file sits in no day folder are the readings themselves scanned for their days."""
+    readings = [f for f in files if f.entity != "customer"]
+    if folder_days is not None and all(f.day for f in readings):
+        return folder_days
+    return days_in_landing(settings)
 
 
 def days_in_landing(settings: Settings) -> tuple[str, str] | None:

@@ -64,9 +64,11 @@ class Settings:
         return str(Path(self.lake).expanduser().resolve())
 
     def spark_config(self) -> dict[str, str]:
+        from stedi_assets.storage.class_archive import archive_config
         from stedi_assets.storage.jars import class_path_config, require_jars
         from stedi_assets.storage.s3 import s3a_spark_config
 
+        class_path = class_path_config(require_jars())
         return {
             "spark.master": self.spark_master,
             "spark.app.name": "stedi-lakehouse",
@@ -84,7 +86,9 @@ class Settings:
             "spark.sql.extensions": ICEBERG_EXTENSIONS,
             # Iceberg's and S3A's jars (storage/jars.py), whatever the lake: the session is
             # process-wide and jars load only when the JVM starts.
-            **class_path_config(require_jars()),
+            **class_path,
+            # The driver's classes, archived once (storage/class_archive.py): a faster start.
+            **archive_config(class_path["spark.driver.extraClassPath"]),
             # An s3:// lake: S3A's Hadoop options for reading landing JSON.
             **(s3a_spark_config() if self.is_s3 else {}),
         }

@@ -3,7 +3,10 @@
 import pytest
 from pyspark.sql import SparkSession
 
-from stedi_assets.assets.accelerometer_trusted import build_accelerometer_trusted
+from stedi_assets.assets.accelerometer_trusted import (
+    accelerometer_users,
+    build_accelerometer_trusted,
+)
 from stedi_assets.assets.customer_trusted import build_customer_trusted
 from stedi_assets.assets.customers_curated import ambiguous_serials, build_customers_curated
 from stedi_assets.assets.machine_learning_curated import (
@@ -122,6 +125,29 @@ def test_accelerometer_trusted_keeps_exact_duplicates_once(
         (ALICE, T0 + 5, 0.0, 1.0, 0.0),  # same instant, other values: a distinct reading
     )
     assert build_accelerometer_trusted(readings, _consenting(spark), privacy=privacy).count() == 2
+
+
+@pytest.mark.parametrize("privacy", [True, False])
+def test_accelerometer_users_are_exactly_the_users_of_accelerometer_trusted(
+    spark: SparkSession, privacy: bool
+) -> None:
+    """customers_curated finds its readers without accelerometer_trusted's de-duplication:
+    the same e-mails, whatever the readings."""
+    readings = accelerometer(
+        spark,
+        (ALICE, T0 + 5, 1.0, 0.0, 0.0),
+        (ALICE, T0 + 5, 1.0, 0.0, 0.0),  # a duplicate
+        (BOB, T0 - 1, 1.0, 0.0, 0.0),  # before consent only (BOB consented at T0)
+        (CAROL, T0 + 1, 1.0, 0.0, 0.0),  # no consent
+        (" Alice@Test.com ", T0 + 6, 1.0, 0.0, 0.0),  # the same customer, written otherwise
+    )
+    consenting = _consenting(spark)
+    users = accelerometer_users(readings, consenting, privacy=privacy)
+    trusted = build_accelerometer_trusted(readings, consenting, privacy=privacy)
+    assert users.columns == ["user"]
+    assert collect_set(users, "user") == collect_set(trusted, "user")
+    assert users.count() == len(collect_set(users, "user"))  # one row per e-mail
+    assert collect_set(users, "user") == ({(ALICE,)} if privacy else {(ALICE,), (BOB,)})
 
 
 # --- customers_curated --------------------------------------------------------------------

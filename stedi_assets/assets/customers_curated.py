@@ -2,7 +2,7 @@
 Step Trainer readings may be used.
 
 Rule: customer_trusted rows with at least one accelerometer_trusted reading, one row each.
-The readings are taken from landing with the accelerometer rule itself, over every day, rather
+The readers are found in landing with the accelerometer rule itself, over every day, rather
 than from the accelerometer_trusted table: that table is daily and this one is not, and Dagster's
 backfills ("Materialize all") cannot plan a daily -> unpartitioned -> daily chain. The customers
 are the same; the README's "Lineage" section explains the choice.
@@ -17,7 +17,7 @@ from dagster import AssetCheckResult, AssetExecutionContext, asset, asset_check
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from stedi_assets.assets.accelerometer_trusted import build_accelerometer_trusted
+from stedi_assets.assets.accelerometer_trusted import accelerometer_users
 from stedi_assets.assets.customer_trusted import latest_customer_records
 from stedi_assets.rules import Rules, duplicate_keys, rule_check
 
@@ -25,6 +25,7 @@ from stedi_assets.rules import Rules, duplicate_keys, rule_check
 def customers_with_readings(
     customer_trusted: DataFrame, accelerometer_trusted: DataFrame
 ) -> DataFrame:
+    """``customer_trusted``'s rows with a reading (``user``) in ``accelerometer_trusted``."""
     users = accelerometer_trusted.select(F.col("user").alias("email")).distinct()
     return customer_trusted.join(users, "email", "left_semi").select(*customer_trusted.columns)
 
@@ -69,11 +70,9 @@ def customers_curated(
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
     # Every day's readings that accelerometer_trusted holds or will hold (the IO manager gives
     # an unpartitioned asset all of landing, whatever days the run covers).
-    accelerometer_trusted = build_accelerometer_trusted(
-        accelerometer_landing, customer_trusted, privacy=rules.privacy
-    )
+    readers = accelerometer_users(accelerometer_landing, customer_trusted, privacy=rules.privacy)
     ambiguous = ambiguous_serials(registered_customers(customer_landing))
-    with_readings = customers_with_readings(customer_trusted, accelerometer_trusted)
+    with_readings = customers_with_readings(customer_trusted, readers)
     # Both numbers in one job: each ambiguous serial with the customers with readings holding it.
     holders = with_readings.select("serialNumber", "email")
     counts = (
@@ -88,7 +87,7 @@ def customers_curated(
         }
     )
     return build_customers_curated(
-        customer_trusted, accelerometer_trusted, customer_landing, privacy=rules.privacy
+        customer_trusted, readers, customer_landing, privacy=rules.privacy
     )
 
 

@@ -156,6 +156,8 @@ class Lake(ConfigurableResource):
         self._state.holders += 1
         if is_local(self.root):
             self._hold_liveness_lock(self._run_id)
+        if self._state.holders > 1:
+            return  # another copy of this resource set the lake up for the run already
         upgrade_legacy_tables(
             self.spark_session, self.catalog, self._forget_legacy_table, context.log
         )
