@@ -33,12 +33,14 @@ def main() -> int:
 
     settings = Settings.from_env(lake=args.lake)
     cursor = None if args.save_cursor else args.cursor.read_text()
-    with DagsterInstance.ephemeral() as instance:
-        context = build_sensor_context(
+    with (
+        DagsterInstance.ephemeral() as instance,
+        build_sensor_context(
             instance=instance,
             cursor=cursor,
             resources={"landing_files": landing_files(settings)},
-        )
+        ) as context,
+    ):
         result = landing_sensor(context)
         if args.save_cursor:
             args.cursor.write_text(context.cursor or result.cursor)
@@ -52,7 +54,9 @@ def main() -> int:
             if request.asset_selection is None:
                 print("not a day run: the sensor asked for every day")
                 return 1
-            summary = run_lakehouse(settings, "privacy", instance=instance, days=days)
+            summary = run_lakehouse(
+                settings, "privacy", instance=instance, days=days, log_level="WARNING"
+            )
             steps = sum(step.seconds for step in summary.steps)
             print(f"{len(summary.steps)} steps in {steps:.1f} s; success {summary.success}")
             if summary.first_step_at is not None:
