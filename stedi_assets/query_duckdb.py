@@ -8,6 +8,7 @@ nulls). Once the tables are loaded, DuckDB's access to files and the network is 
 its configuration locked, so a statement cannot read anything but those tables.
 """
 
+import logging
 import re
 from pathlib import Path
 
@@ -17,6 +18,10 @@ from pyiceberg.catalog.sql import SqlCatalog
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.filesystem import walk_local
 from stedi_assets.storage.layout import CATALOG_NAME, TABLES
+
+# The catalog is Iceberg's JDBC catalog, which Spark writes in its version-0 layout; pyiceberg
+# warns of that on every load and reads it as it is (migrating it would write to the lake).
+logging.getLogger("pyiceberg.catalog.sql").setLevel(logging.ERROR)
 
 # Hive types of the DDL in sql/ -> DuckDB types.
 DUCKDB_TYPES = {

@@ -3,9 +3,10 @@
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pyspark.sql import SparkSession
+if TYPE_CHECKING:  # `stedi query` on DuckDB lists files here without loading pyspark
+    from pyspark.sql import SparkSession
 
 
 def spark_uri(uri: str) -> str:
@@ -17,14 +18,14 @@ def is_local(uri: str) -> bool:
     return "://" not in uri or uri.startswith("file://")
 
 
-def hadoop_path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+def hadoop_path(spark: "SparkSession", uri: str) -> tuple[Any, Any]:
     """The Hadoop ``FileSystem`` and ``Path`` (JVM objects) of ``uri``."""
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(spark_uri(uri))
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
 
 
-def path_exists(spark: SparkSession, uri: str) -> bool:
+def path_exists(spark: "SparkSession", uri: str) -> bool:
     fs, path = hadoop_path(spark, uri)
     return bool(fs.exists(path))
 
