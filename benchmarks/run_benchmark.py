@@ -19,6 +19,7 @@ import argparse
 import datetime
 import itertools
 import json
+import logging
 import os
 import re
 import shutil
@@ -325,6 +326,9 @@ def table_counts(lake: Path) -> dict[str, int]:
     catalog_file = lake / "_catalog" / "catalog.sqlite"
     if catalog_file.is_file():
         from pyiceberg.catalog.sql import SqlCatalog
+
+        # Its warning that Spark wrote the catalog in the version-0 layout is no news here.
+        logging.getLogger("pyiceberg.catalog.sql").setLevel(logging.ERROR)
 
         catalog = SqlCatalog("lake", uri=f"sqlite:///{catalog_file}", warehouse=f"file://{lake}")
         return {
