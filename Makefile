@@ -49,8 +49,9 @@ dev: install
 mutants: install
 	$(BIN)/python scripts/mutants.py
 
-# The benchmark against plain PySpark and DuckDB (scale factors 1, 10, 50, median of 3 runs;
-# ~10 min on 2 cores). BENCH_ARGS="--repeat 1 --scale-factors 50" for a quick look.
+# The benchmark against plain PySpark and DuckDB, with a new day through the sensor and queries
+# (scale factors 1 and 50, median of 3 runs; ~30 min on 2 cores). BENCH_ARGS="--repeat 1
+# --scale-factors 50" for a quick look.
 BENCH_ARGS ?= --repeat 3
 bench: install
 	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)

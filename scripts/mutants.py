@@ -259,6 +259,13 @@ MUTANTS: tuple[Mutant, ...] = (
         _rules("test_accelerometer_trusted_keeps_exact_duplicates_once", "True"),
     ),
     Mutant(
+        "rule · customers_curated's readers found without consent",
+        "stedi_assets/assets/accelerometer_trusted.py",
+        "consenting = OWNERSHIP.consenting(readings, customer_trusted, privacy=privacy)",
+        "consenting = readings",
+        _rules("test_accelerometer_users_are_exactly_the_users_of_accelerometer_trusted", "True"),
+    ),
+    Mutant(
         "rule · no de-duplication of step trainer readings",
         "stedi_assets/assets/step_trainer_trusted.py",
         "return owned.dropDuplicates()",
