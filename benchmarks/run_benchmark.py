@@ -12,7 +12,7 @@ Each engine runs in its own fresh process; the script polls the RSS and CPU time
 process and all its descendants (the JVM included) through /proc, checks that the three engines
 wrote the same row counts, and prints a Markdown table.
 
-    .venv/bin/python benchmarks/run_benchmark.py [--scale-factors 1 50] [--repeat 3] [--work-dir DIR]
+    .venv/bin/python benchmarks/run_benchmark.py [--scale-factors 1 50] [--repeat 3] [--work-dir D]
 """
 
 import argparse

@@ -57,6 +57,9 @@ def main() -> int:
             summary = run_lakehouse(
                 settings, "privacy", instance=instance, days=days, log_level="WARNING"
             )
+            for step in summary.steps:
+                kind = "checks" if step.is_check else "asset"
+                print(f"{step.step:<62} {kind:<7} {step.seconds:.2f}")
             steps = sum(step.seconds for step in summary.steps)
             print(f"{len(summary.steps)} steps in {steps:.1f} s; success {summary.success}")
             if summary.first_step_at is not None:
