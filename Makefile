@@ -50,7 +50,7 @@ mutants: install
 	$(BIN)/python scripts/mutants.py
 
 # The benchmark against plain PySpark and DuckDB, with a new day through the sensor and queries
-# (scale factors 1 and 50, median of 3 runs; ~30 min on 2 cores). BENCH_ARGS="--repeat 1
+# (scale factors 1 and 50, median of 3 runs; ~35 min on 2 cores). BENCH_ARGS="--repeat 1
 # --scale-factors 50" for a quick look.
 BENCH_ARGS ?= --repeat 3
 bench: install

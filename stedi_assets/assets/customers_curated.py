@@ -70,7 +70,11 @@ def customers_curated(
     """Consenting customers with accelerometer data (unambiguous serials only, by default)."""
     # Every day's readings that accelerometer_trusted holds or will hold (the IO manager gives
     # an unpartitioned asset all of landing, whatever days the run covers).
-    readers = accelerometer_users(accelerometer_landing, customer_trusted, privacy=rules.privacy)
+    # A few thousand e-mails, kept: the metadata below and the rows returned both use them, and
+    # finding them is a pass over every accelerometer landing row.
+    readers = accelerometer_users(
+        accelerometer_landing, customer_trusted, privacy=rules.privacy
+    ).cache()
     ambiguous = ambiguous_serials(registered_customers(customer_landing))
     with_readings = customers_with_readings(customer_trusted, readers)
     # Both numbers in one job: each ambiguous serial with the customers with readings holding it.
