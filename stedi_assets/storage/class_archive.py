@@ -5,7 +5,7 @@ A cold Spark driver spends most of its start loading and verifying some ten thou
 (Spark, Iceberg, Hadoop). Java 13+ can record the classes an application loaded into an
 archive when it exits (``-XX:ArchiveClassesAtExit``) and map that archive at the next start
 (``-XX:SharedArchiveFile``). On the project's 2-core machine a session and its first query took
-12.5 s cold and 8.7 s with the archive.
+14.6 s cold and 8.7 s with the archive.
 
 The archive is built once per machine, next to the jars (``make install`` runs this module),
 by a throwaway session that creates, writes and reads an Iceberg table, so the archive holds
