@@ -614,7 +614,8 @@ def main() -> int:
             result = Measurement(engine, scale)
             log = work / f"sf{scale}" / f"{engine}-{repetition + 1}.log"
             measure(engine_command(engine, lake, project_src), env, log, result)
-            result.counts = table_counts(lake)
+            # A failed run may have written no table at all.
+            result.counts = table_counts(lake) if result.returncode == 0 else {}
             results.append(result)
             print(
                 f"  {engine}: rc {result.returncode}, {result.wall_s:.1f}s wall, "

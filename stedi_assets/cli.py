@@ -169,7 +169,9 @@ def _query_duckdb(args: argparse.Namespace, settings: Settings) -> int:
     if not Path(settings.lake_root).is_dir():
         raise FileNotFoundError(f"the lake {settings.lake_root} does not exist")
     try:
-        result = query_local(settings.lake_root, settings.database, args.sql, args.limit)
+        result = query_local(
+            settings.lake_root, settings.catalog_file, settings.database, args.sql, args.limit
+        )
     except duckdb.Error as error:
         first = str(error).strip().splitlines()[0]
         print(f"stedi: {type(error).__name__}: {first}", file=sys.stderr)

@@ -22,7 +22,7 @@ from pyiceberg.table import StaticTable
 
 from stedi_assets.storage.ddl import landing_ddl
 from stedi_assets.storage.filesystem import walk_local
-from stedi_assets.storage.layout import CATALOG_NAME, TABLES
+from stedi_assets.storage.layout import CATALOG_NAME, TABLES, is_hidden
 
 # Hive types of the DDL in sql/ -> DuckDB types.
 DUCKDB_TYPES = {
@@ -50,11 +50,7 @@ def _landing_files(lake: Path, table: str) -> list[str]:
     if not folder.is_dir():
         return []
     files = walk_local(folder).files
-    return [
-        str(path)
-        for path in files
-        if not any(part.startswith((".", "_")) for part in path.relative_to(folder).parts)
-    ]
+    return [str(path) for path in files if not is_hidden(path.relative_to(folder).as_posix())]
 
 
 def _current_metadata(catalog_file: Path) -> dict[tuple[str, str], str]:
@@ -71,10 +67,13 @@ def _current_metadata(catalog_file: Path) -> dict[tuple[str, str], str]:
     return {(namespace, name): location for namespace, name, location in rows}
 
 
-def query_local(lake_root: str, database: str, sql: str, limit: int) -> QueryResult:
-    """Runs read-only ``sql`` (checked by the caller) over the local lake's tables."""
+def query_local(
+    lake_root: str, catalog_file: str, database: str, sql: str, limit: int
+) -> QueryResult:
+    """Runs read-only ``sql`` (checked by the caller) over the local lake's tables, as its
+    embedded catalog ``catalog_file`` has them."""
     lake = Path(lake_root)
-    metadata = _current_metadata(lake / "_catalog" / "catalog.sqlite")
+    metadata = _current_metadata(Path(catalog_file))
     connection = duckdb.connect()
     for name in _named_tables(sql):
         if TABLES[name].is_landing:

@@ -63,6 +63,11 @@ class Settings:
             return self.lake.rstrip("/")
         return str(Path(self.lake).expanduser().resolve())
 
+    @property
+    def catalog_file(self) -> str:
+        """The embedded catalog's file of a local lake."""
+        return self.catalog_path or f"{self.lake_root}/_catalog/catalog.sqlite"
+
     def spark_config(self) -> dict[str, str]:
         from stedi_assets.storage.class_archive import archive_config
         from stedi_assets.storage.jars import class_path_config, require_jars
@@ -114,7 +119,7 @@ def build_lake(settings: Settings, spark: "LakeSparkResource", writes: bool = Tr
         # Region, credentials and endpoint (AWS_ENDPOINT_URL) from the standard AWS chain.
         glue = GlueLandingTables(database=settings.database, aws=aws_clients())
     else:
-        catalog_path = settings.catalog_path or f"{settings.lake_root}/_catalog/catalog.sqlite"
+        catalog_path = settings.catalog_file
     from stedi_assets.storage.lake import Lake
 
     return Lake(

@@ -37,7 +37,7 @@ def lake_settings(lake: Path | str) -> Settings:
 def lake_catalog(lake: Path | str) -> CatalogConfig:
     """The Iceberg catalog of a lake, as the lakehouse configures it."""
     settings = lake_settings(lake)
-    sqlite = None if settings.is_s3 else f"{settings.lake_root}/_catalog/catalog.sqlite"
+    sqlite = None if settings.is_s3 else settings.catalog_file
     return CatalogConfig(settings.lake_root, settings.database, sqlite)
 
 

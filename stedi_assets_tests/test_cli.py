@@ -9,6 +9,7 @@ import pytest
 
 from stedi_assets.cli import main
 from stedi_assets.query import NotReadOnly, check_read_only
+from stedi_assets.storage.iceberg import CatalogConfig
 from stedi_assets_tests.conftest import REPO, lake_catalog, published_table
 
 
@@ -92,6 +93,29 @@ def test_simulate_run_and_query_a_small_lake(
     assert _snapshots(capsys.readouterr().out)[0][:2] == [first[0], "(current)"]
     assert main(["rollback", "--lake", str(lake), "customers_curated", "12345"]) == 2
     assert "no snapshot 12345" in capsys.readouterr().err
+
+
+def test_query_reads_the_catalog_named_by_stedi_catalog_path(
+    spark, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lake whose embedded catalog lives elsewhere is queried through that catalog, by
+    every engine."""
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    catalog_file = tmp_path / "elsewhere" / "catalog.sqlite"
+    catalog_file.parent.mkdir()
+    catalog = CatalogConfig(str(lake), "stedi", str(catalog_file))
+    catalog.register(spark)
+    table = catalog.identifier("customer_trusted")
+    spark.sql(f"CREATE TABLE {table} (email string) USING iceberg")
+    spark.sql(f"INSERT INTO {table} VALUES ('a@test.com'), ('b@test.com')")
+    monkeypatch.setenv("STEDI_CATALOG_PATH", str(catalog_file))
+
+    for engine in ("duckdb", "spark"):
+        count = "SELECT COUNT(*) AS n FROM customer_trusted"
+        assert main(["query", "--lake", str(lake), "--engine", engine, count]) == 0, engine
+        cells = [line.strip("| ") for line in capsys.readouterr().out.splitlines()]
+        assert cells[cells.index("n") :].count("2") == 1, (engine, cells)
 
 
 def _snapshots(history: str) -> list[list[str]]:

@@ -44,6 +44,10 @@ def _table(spark: SparkSession, lake: Path, name: str) -> DataFrame:
     return published_table(spark, lake, name)
 
 
+def _cached_rdds(spark: SparkSession) -> set[int]:
+    return set(spark.sparkContext._jsc.getPersistentRDDs().keySet())
+
+
 def test_reference_data_through_the_udacity_profile_gives_the_rubric_counts(
     spark: SparkSession, reference_lake: Path
 ) -> None:
@@ -65,10 +69,13 @@ def test_reference_data_through_the_udacity_profile_gives_the_rubric_counts(
 def test_reference_data_through_the_privacy_profile_passes_every_check(
     spark: SparkSession, reference_lake: Path
 ) -> None:
+    cached_before = _cached_rdds(spark)
     summary = run_lakehouse(lake_settings(reference_lake), "privacy")
 
     assert summary.success
     assert all(c.passed for c in summary.checks), [c for c in summary.checks if not c.passed]
+    # What the run kept cached (parsed landing, customers_curated's readers) is freed at its end.
+    assert _cached_rdds(spark) <= cached_before
     counts = summary.row_counts
     # The README's privacy column: pre-consent and cross-customer rows gone.
     assert {name: counts[name] for name in PRIVACY_COUNTS} == PRIVACY_COUNTS

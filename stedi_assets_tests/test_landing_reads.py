@@ -9,6 +9,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.assets.landing import rejected_rows
+from stedi_assets.query_duckdb import query_local
 from stedi_assets.settings import build_resources as lakehouse_resources
 from stedi_assets.storage.landing_files import LandingFiles
 from stedi_assets.storage.landing_reads import release_parsed_landing
@@ -109,6 +110,10 @@ def test_files_with_any_name_are_read_once_each_and_links_never_twice(
     listed = LandingFiles(root=str(tmp_path)).files()
     names = sorted(f.key.rsplit("/", 1)[-1] for f in listed)
     assert names == sorted([*ODD_NAMES, "at 10:00 [2].json"])
+    # `stedi query` on DuckDB skips the same hidden files (and reads the one Hadoop cannot).
+    count = "SELECT COUNT(*) FROM accelerometer_landing"
+    catalog_file = str(tmp_path / "_catalog" / "catalog.sqlite")
+    assert query_local(str(tmp_path), catalog_file, "stedi", count, 1).rows == [(len(names),)]
 
 
 def test_on_s3_files_of_any_name_are_read_and_keys_hadoop_cannot_address_are_quarantined(

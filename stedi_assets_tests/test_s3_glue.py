@@ -90,6 +90,25 @@ def s3_runs(spark: SparkSession, moto_endpoint: str) -> Iterator[S3Runs]:
     yield S3Runs(first, second, before, after)
 
 
+@pytest.mark.parametrize(
+    ("uri", "parts"),
+    [
+        ("s3://bucket", ("bucket", "")),
+        ("s3://bucket/lake/", ("bucket", "lake")),
+        ("s3a://bucket/a/b", ("bucket", "a/b")),
+        ("s3://bucket/what?/#1", ("bucket", "what?/#1")),  # S3 keys may hold ? and #
+    ],
+)
+def test_s3_uris_split_into_bucket_and_prefix(uri: str, parts: tuple[str, str]) -> None:
+    assert s3_module.split_s3_uri(uri) == parts
+
+
+@pytest.mark.parametrize("uri", ["/local/lake", "s3://", "s3:///prefix", "gs://bucket/lake"])
+def test_what_is_not_an_s3_uri_is_refused(uri: str) -> None:
+    with pytest.raises(ValueError, match="is not an s3://bucket/prefix URI"):
+        s3_module.split_s3_uri(uri)
+
+
 def test_the_whole_graph_on_s3_gives_the_rubric_counts(
     spark: SparkSession, s3_runs: S3Runs
 ) -> None:

@@ -32,6 +32,28 @@ def test_runs_map_the_class_archive_only_once_it_is_built(
     assert class_archive.archive_config(CLASS_PATH) == {}
 
 
+def test_an_install_replaces_only_its_own_environment_s_archives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Checkouts share the jar cache: an install in one must not delete another's archive."""
+    monkeypatch.setenv("STEDI_JAR_CACHE", str(tmp_path))
+    current = class_archive.archive_path(CLASS_PATH)
+    replaced = class_archive.archive_path(CLASS_PATH + ":/jars/old.jar")
+    assert current is not None and replaced is not None
+    monkeypatch.setattr(sys, "prefix", "/another/venv")
+    elsewhere = class_archive.archive_path(CLASS_PATH)
+    monkeypatch.undo()
+    monkeypatch.setenv("STEDI_JAR_CACHE", str(tmp_path))
+    assert elsewhere is not None and elsewhere not in (current, replaced)
+    for archive in (current, replaced, elsewhere):
+        archive.write_bytes(b"archive")
+
+    class_archive.remove_replaced_archives(current)
+
+    assert current.exists() and elsewhere.exists()
+    assert not replaced.exists()
+
+
 def test_spark_starts_even_when_the_class_archive_is_damaged(tmp_path: Path) -> None:
     """The JVM checks the archive it maps and goes on without a bad one: an archive can make
     a run faster, never stop it."""

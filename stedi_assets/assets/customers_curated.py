@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 from stedi_assets.assets.accelerometer_trusted import accelerometer_users
 from stedi_assets.assets.customer_trusted import latest_customer_records
 from stedi_assets.rules import Rules, duplicate_keys, rule_check
+from stedi_assets.run_cache import keep_for_run
 
 
 def customers_with_readings(
@@ -72,9 +73,9 @@ def customers_curated(
     # an unpartitioned asset all of landing, whatever days the run covers).
     # A few thousand e-mails, kept: the metadata below and the rows returned both use them, and
     # finding them is a pass over every accelerometer landing row.
-    readers = accelerometer_users(
-        accelerometer_landing, customer_trusted, privacy=rules.privacy
-    ).cache()
+    readers = keep_for_run(
+        accelerometer_users(accelerometer_landing, customer_trusted, privacy=rules.privacy)
+    )
     ambiguous = ambiguous_serials(registered_customers(customer_landing))
     with_readings = customers_with_readings(customer_trusted, readers)
     # Both numbers in one job: each ambiguous serial with the customers with readings holding it.

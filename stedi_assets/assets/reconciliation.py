@@ -88,8 +88,13 @@ def reading_outcomes(
         .when(F.lit(privacy) & (time < F.col("_consent")), "taken before consent")
         .otherwise(PASSED)
     )
-    # Per distinct row: the repeats of a passing row are the duplicates the rule drops.
-    per_row = attributed.groupBy(outcome.alias("outcome"), *columns).count()
+    # Per distinct row: the repeats of a passing row are the duplicates the rule drops. Only
+    # passing rows need telling apart; the others only need counting, so their columns are
+    # blanked and each outcome collapses to one group before the shuffle.
+    passed = outcome == PASSED
+    per_row = attributed.groupBy(
+        outcome.alias("outcome"), *[F.when(passed, F.col(c)).alias(c) for c in columns]
+    ).count()
     for row in (
         per_row.groupBy("outcome")
         .agg(F.sum("count").alias("rows"), F.count(F.lit(1)).alias("distinct"))

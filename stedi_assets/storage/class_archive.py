@@ -7,12 +7,14 @@ archive when it exits (``-XX:ArchiveClassesAtExit``) and map that archive at the
 (``-XX:SharedArchiveFile``). On the project's 2-core machine a session and its first query took
 14.6 s cold and 8.7 s with the archive.
 
-The archive is built once per machine, next to the jars (``make install`` runs this module),
-by a throwaway session that creates, writes and reads an Iceberg table, so the archive holds
-the classes a run loads. Its name carries a digest of the JVM, pyspark's version and the class
-path: after any of them changes, runs ignore the old archive and the next install builds a new
-one. Without an archive (or with a stale one, which the JVM rejects and goes on without),
-Spark starts as it always did: the archive only makes it faster.
+The archive is built once per Python environment, next to the jars (``make install`` runs
+this module), by a throwaway session that creates, writes and reads an Iceberg table, so the
+archive holds the classes a run loads. Its name carries a digest of the environment, the JVM,
+pyspark's version and the class path: after any of them changes, runs ignore the old archive,
+and the next install builds a new one and deletes the environment's old one (checkouts on one
+machine share the jar cache, and each keeps its own archive). Without an archive (or with a
+stale one, which the JVM rejects and goes on without), Spark starts as it always did: the
+archive only makes it faster.
 
     python -m stedi_assets.storage.class_archive   # builds it, if missing
 """
@@ -46,7 +48,22 @@ def archive_path(class_path: str) -> Path | None:
 
     identity = "\n".join([str(java), str(java.stat().st_mtime_ns), pyspark_version, class_path])
     digest = hashlib.sha256(identity.encode()).hexdigest()[:16]
-    return jar_cache() / f"spark-driver-classes-{digest}.jsa"
+    return jar_cache() / f"{_environment_prefix()}{digest}.jsa"
+
+
+def _environment_prefix() -> str:
+    """The start of the names of this Python environment's archives. The jar cache is shared
+    by every checkout on the machine: an install replaces its own environment's archive and
+    leaves the other environments' archives alone."""
+    environment = hashlib.sha256(sys.prefix.encode()).hexdigest()[:8]
+    return f"spark-driver-classes-{environment}-"
+
+
+def remove_replaced_archives(current: Path) -> None:
+    """Deletes this environment's archives other than ``current`` (each is ~200 MB)."""
+    for old in current.parent.glob(f"{_environment_prefix()}*.jsa"):
+        if old != current:
+            old.unlink(missing_ok=True)
 
 
 def archive_config(class_path: str) -> dict[str, str]:
@@ -84,9 +101,7 @@ def build_archive() -> Path | None:
         print(recorded.stderr[-2000:], file=sys.stderr)
         return None
     partial.replace(path)  # atomic: a run sees the whole archive or none
-    for old in path.parent.glob("spark-driver-classes-*.jsa"):
-        if old != path:
-            old.unlink(missing_ok=True)
+    remove_replaced_archives(path)
     return path
 
 

@@ -29,6 +29,7 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from stedi_assets.identity import identity
+from stedi_assets.run_cache import release_kept_frames
 from stedi_assets.storage import iceberg
 from stedi_assets.storage.filesystem import is_local
 from stedi_assets.storage.glue import GlueLandingTables
@@ -185,8 +186,9 @@ class Lake(ConfigurableResource):
         state.holders -= 1
         if state.holders > 0:
             return  # another copy of this resource still serves the run
-        # A run's end: the landing JSON it parsed (kept for its steps) is freed.
+        # A run's end: the landing JSON it parsed and what its steps kept are freed.
         release_parsed_landing()
+        release_kept_frames()
         unpublished = list(state.written)
         try:
             failed = self._failed_assets()

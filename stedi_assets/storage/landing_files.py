@@ -12,7 +12,7 @@ from dagster_aws.s3 import S3Resource
 from dagster_aws.s3.sensor import get_objects
 
 from stedi_assets.storage.filesystem import walk_local
-from stedi_assets.storage.layout import LANDING_TABLES, landing_day
+from stedi_assets.storage.layout import LANDING_TABLES, is_hidden, landing_day
 from stedi_assets.storage.s3 import split_s3_uri
 
 
@@ -46,7 +46,7 @@ class LandingFiles(ConfigurableResource):
     def files(self) -> list[LandingFile]:
         """Every landing file, oldest first."""
         files = self._list_s3() if self.s3 else self._list_local()
-        return sorted(f for f in files if not _hidden(f.key))
+        return sorted(f for f in files if not is_hidden(f.key))
 
     def _list_local(self) -> list[LandingFile]:
         root = Path(self.root)
@@ -76,8 +76,3 @@ class LandingFiles(ConfigurableResource):
                 modified_ms = int(obj["LastModified"].timestamp() * 1000)
                 found.append(LandingFile(modified_ms, key, int(obj["Size"])))
         return found
-
-
-def _hidden(key: str) -> bool:
-    """Spark ignores files whose name starts with ``.`` or ``_``; so does the sensor."""
-    return any(part.startswith((".", "_")) for part in key.split("/"))

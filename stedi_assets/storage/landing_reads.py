@@ -19,7 +19,13 @@ from stedi_assets.storage.filesystem import (
     spark_uri,
     walk_local,
 )
-from stedi_assets.storage.layout import DAY_FOLDER_PATTERN, TableSpec, landing_day, near_days
+from stedi_assets.storage.layout import (
+    DAY_FOLDER_PATTERN,
+    TableSpec,
+    is_hidden,
+    landing_day,
+    near_days,
+)
 from stedi_assets.storage.s3 import s3_resource, split_s3_uri
 
 # Spark puts a line it cannot parse against the DDL schema here (PERMISSIVE mode).
@@ -45,8 +51,8 @@ def read_landing(
     files in day folders from the day before ``first`` to the day after ``last``, and files in
     no day folder. A day's run does not rescan the other days' files.
 
-    JSON is parsed once per run: the parsed rows are kept (in Spark's storage memory,
-    spilling to local disk) for every later read of the same files, unchanged, until
+    JSON is parsed once per run: the parsed rows are kept (as Spark blocks on local disk)
+    for every later read of the same files, unchanged, until
     ``release_parsed_landing``. A run's day range, its quarantine and its trusted tables all
     read the same landing files, and parsing JSON is the costliest step of the whole graph."""
     location = spec.location(lake)
@@ -88,7 +94,10 @@ def read_landing(
     )
     if listing.problems:
         parsed = parsed.unionByName(problems)
-    parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+    # On local disk, not in the heap: at SF500 the parsed rows are many times the heap, and
+    # cached blocks held in it left too little room for the tasks (OutOfMemoryError); the
+    # operating system's page cache keeps recently written blocks in memory anyway.
+    parsed = parsed.persist(StorageLevel.DISK_ONLY)
     _parsed_landing[key] = parsed
     return parsed
 
@@ -208,7 +217,7 @@ def list_landing(
 
     files, hidden = [], []
     for uri, below, size, modified in entries:
-        if any(part.startswith((".", "_")) for part in below.split("/")):
+        if is_hidden(below):
             hidden.append(uri)
         elif (why := _unreadable_name(below.rsplit("/", 1)[-1])) is not None:
             unreadable.append((uri, below, why))

@@ -113,6 +113,12 @@ def landing_day(path_below_landing: str) -> str | None:
     return None
 
 
+def is_hidden(path_below_landing: str) -> bool:
+    """Whether Spark skips this file: a name or folder starting with ``.`` or ``_``. The
+    sensor and the queries skip the same files, so all see what a run reads."""
+    return any(part.startswith((".", "_")) for part in path_below_landing.split("/"))
+
+
 def near_days(first: str, last: str) -> tuple[str, str]:
     """The day folders whose files may hold readings of days ``first..last``: a device's
     upload may cross midnight, so a reading sits in its own day's folder or a neighbour's."""

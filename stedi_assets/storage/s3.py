@@ -97,11 +97,13 @@ def s3_resource() -> S3Resource:
 
 
 def split_s3_uri(uri: str) -> tuple[str, str]:
-    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix")``."""
-    parsed = urlparse(uri)
-    if parsed.scheme not in ("s3", "s3a") or not parsed.netloc:
+    """``s3://bucket/some/prefix/`` -> ``("bucket", "some/prefix")``. Split by hand, not as a
+    URL: a key may hold ``?`` or ``#``, which a URL parser would cut off."""
+    scheme, separator, rest = uri.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme not in ("s3", "s3a") or not separator or not bucket:
         raise ValueError(f"{uri!r} is not an s3://bucket/prefix URI")
-    return parsed.netloc, parsed.path.strip("/")
+    return bucket, prefix.strip("/")
 
 
 def upload_objects(lake: str, objects: Sequence[tuple[str, bytes]]) -> int:
