@@ -348,8 +348,9 @@ def engine_command(engine: str, lake: Path, project_src: Path | None) -> list[st
     python = str(VENV_BIN / "python")
     if engine == "project":
         # `stedi` of the installed (editable) project, or the same CLI from another source
-        # tree (PYTHONPATH, see engine_env) such as a `git archive` of a commit.
-        cli = [python, "-m", "stedi_assets.cli"] if project_src else [str(VENV_BIN / "stedi")]
+        # tree (PYTHONPATH, see engine_env) such as a `git archive` of a commit. `-P`: `-m`
+        # would otherwise put the working directory, this checkout, ahead of PYTHONPATH.
+        cli = [python, "-P", "-m", "stedi_assets.cli"] if project_src else [str(VENV_BIN / "stedi")]
         # As a user runs it: its output ends with how long each step took.
         return [*cli, "run", "--lake", str(lake), "--profile", "privacy"]
     if engine == "plain_pyspark":
