@@ -9,7 +9,7 @@ export SPARK_LOCAL_IP := 127.0.0.1
 
 LINT_PATHS := stedi_assets stedi_assets_tests scripts benchmarks
 
-.PHONY: install demo test lint dev screenshot bench bench-scale mutants clean
+.PHONY: install demo test lint dev screenshot bench bench-scale bench-write-path mutants clean
 
 install: $(STAMP)
 	@$(BIN)/python scripts/fetch_jars.py
@@ -60,6 +60,14 @@ bench: install
 # grow from SF50 (~55 min on 2 cores, 7 of them building the data).
 bench-scale: install
 	$(BIN)/python benchmarks/run_benchmark.py --scale-factors 50 500 --engines project --no-day-run
+
+# The write path alone: the same rows written as one table by this version and by 80caeed (plain
+# Parquet swapped in by hand, before Iceberg), median of 3 (~10 min; needs `make bench`'s SF50 data).
+WRITE_PATH_BASE ?= $(or $(TMPDIR),/tmp)/stedi-80caeed
+bench-write-path: install
+	rm -rf $(WRITE_PATH_BASE) && mkdir -p $(WRITE_PATH_BASE)
+	git archive 80caeed | tar -x -C $(WRITE_PATH_BASE)
+	$(BIN)/python benchmarks/write_path.py --compare $(WRITE_PATH_BASE)
 
 # The README's UI screenshots: asset graph, asset page, partitions (needs Debian's chromium).
 screenshot: install

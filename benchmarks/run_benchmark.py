@@ -326,17 +326,21 @@ def table_counts(lake: Path) -> dict[str, int]:
     catalog_file = lake / "_catalog" / "catalog.sqlite"
     if catalog_file.is_file():
         from pyiceberg.catalog.sql import SqlCatalog
+        from pyiceberg.exceptions import NoSuchTableError
 
         # Its warning that Spark wrote the catalog in the version-0 layout is no news here.
         logging.getLogger("pyiceberg.catalog.sql").setLevel(logging.ERROR)
 
         catalog = SqlCatalog("lake", uri=f"sqlite:///{catalog_file}", warehouse=f"file://{lake}")
-        return {
-            table: int(
-                catalog.load_table(f"stedi.{table}").current_snapshot().summary["total-records"]
-            )
-            for table in OUTPUT_TABLES
-        }
+        try:
+            return {
+                table: int(
+                    catalog.load_table(f"stedi.{table}").current_snapshot().summary["total-records"]
+                )
+                for table in OUTPUT_TABLES
+            }
+        except NoSuchTableError:  # a version before Iceberg (--project-src): Parquet tables
+            pass
     counts = {}
     for table, relative in OUTPUT_TABLES.items():
         files = sorted((lake / relative).rglob("*.parquet"))
