@@ -9,6 +9,7 @@
 | STEDI_SPARK_DRIVER_HOST | the driver's address, for workers on other machines | ``127.0.0.1`` |
 | STEDI_CATALOG_PATH | embedded catalog file (local lakes) | ``<lake>/_catalog/catalog.sqlite`` |
 | STEDI_DATABASE | catalog database name | ``stedi`` |
+| STEDI_SCRATCH_DIR | Spark's local scratch (a folder per process) | ``$TMPDIR/stedi-scratch-UID`` |
 """
 
 import os
@@ -37,6 +38,7 @@ class Settings:
     driver_host: str = "127.0.0.1"
     catalog_path: str | None = None
     database: str = "stedi"
+    scratch_dir: str | None = None
 
     @classmethod
     def from_env(cls, **overrides: Any) -> "Settings":
@@ -49,6 +51,7 @@ class Settings:
             driver_host=env.get("STEDI_SPARK_DRIVER_HOST", cls.driver_host),
             catalog_path=env.get("STEDI_CATALOG_PATH") or None,
             database=env.get("STEDI_DATABASE", cls.database),
+            scratch_dir=env.get("STEDI_SCRATCH_DIR") or None,
         )
         return replace(settings, **{k: v for k, v in overrides.items() if v is not None})
 
@@ -72,7 +75,9 @@ class Settings:
         from stedi_assets.storage.class_archive import archive_config
         from stedi_assets.storage.jars import class_path_config, require_jars
         from stedi_assets.storage.s3 import s3a_spark_config
+        from stedi_assets.storage.scratch import default_scratch_root, process_scratch_dir
 
+        scratch_root = Path(self.scratch_dir) if self.scratch_dir else default_scratch_root()
         class_path = class_path_config(require_jars())
         return {
             "spark.master": self.spark_master,
@@ -85,6 +90,9 @@ class Settings:
             "spark.ui.showConsoleProgress": "false",
             "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
             "spark.sql.session.timeZone": "UTC",
+            # Cached landing rows and shuffle files: a folder of this process's, removed by a
+            # later process if this one is killed (they hold every customer's readings).
+            "spark.local.dir": str(process_scratch_dir(scratch_root)),
             # Day folders of older lakes' Parquet (upgraded in place) are strings, like `day`.
             "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
             # Iceberg's SQL: branches, CALL procedures, DELETE.

@@ -163,6 +163,10 @@ def test_materialization_metadata_uses_dagster_standard_keys(
     assert "email" in columns and "shareWithResearchAsOfDate" in columns
     preview = metadata["preview"].value
     assert "@" not in preview and "***" in preview  # e-mails never reach the UI
+    # Nor serial numbers (UUIDs here): the event log outlives a customer's erasure.
+    for table in ("customer_trusted", "step_trainer_trusted", "machine_learning_curated"):
+        shown = latest[table]["preview"].value
+        assert "serialNumber" in shown and not re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-", shown)
     # Times read as UTC beside their epoch milliseconds: "1655564470000 (2022-06-18 … UTC)".
     assert re.search(r"\d{13} \(20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC\)", preview), preview
     # Every column of every table, landing and quarantine included, says what it holds.

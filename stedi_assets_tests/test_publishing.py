@@ -17,6 +17,7 @@ from pyspark.sql import functions as F
 from stedi_assets.runner import run_lakehouse
 from stedi_assets.storage import iceberg
 from stedi_assets.storage.pause import BEFORE_PUBLISH
+from stedi_assets.storage.scratch import default_scratch_root
 from stedi_assets_tests.conftest import lake_catalog, lake_settings, published_table
 
 DAYS = ("2022-06-18", "2022-06-19", "2022-06-20")
@@ -102,14 +103,19 @@ def test_a_run_killed_between_write_and_publish_changes_nothing_and_is_cleaned_u
     assert _main_snapshots(spark, simulated_lake) == before
     assert _rows_per_day(spark, simulated_lake) == rows_before
     assert len(_run_branches(spark, simulated_lake)) >= len(TABLES)
+    # Its parsed landing rows (every customer's) sit in its scratch folder on local disk.
+    scratch = default_scratch_root() / str(run.pid)
+    assert any(path.is_file() for path in scratch.glob("blockmgr-*/**/*"))
     os.killpg(run.pid, signal.SIGKILL)
     run.wait(timeout=60)
+    assert scratch.is_dir()  # a killed JVM cleans nothing up
 
     assert _main_snapshots(spark, simulated_lake) == before
     assert _rows_per_day(spark, simulated_lake) == rows_before
     summary = run_lakehouse(settings, "privacy")  # no clean-up in between
     assert summary.success
     assert _run_branches(spark, simulated_lake) == []  # the killed run's branches are gone
+    assert not scratch.exists()  # and so are its landing rows
     after = _rows_per_day(spark, simulated_lake)
     assert after == {**rows_before, DAYS[1]: rows_before[DAYS[1]] + late}
 
