@@ -111,18 +111,17 @@ def measure(lake: Path, rows: Path, runs: int) -> list[dict[str, float]]:
     return results
 
 
-def run_version(source: Path | None, work: Path, rows: Path) -> list[dict[str, float]]:
+def run_version(source: Path | None, work_dir: Path, scale_factor: int) -> list[dict[str, float]]:
     """One process of ``source``'s version (the installed project when None): a create and a
     replace, on a fresh lake."""
-    lake = work / "lake"
+    from run_benchmark import engine_env  # this folder's: the same environment as its runs
+
+    lake = work_dir / f"write-path-sf{scale_factor}" / "lake"
     shutil.rmtree(lake, ignore_errors=True)
     lake.mkdir(parents=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEDI_", "DAGSTER_HOME"))}
-    env.update(SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable)
-    if source is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(source), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-P", __file__, "--child", "--work-dir", str(work.parent)]
-    command += ["--scale-factor", work.name.removeprefix("write-path-sf")]
+    env = engine_env(os.environ.get("STEDI_SPARK_DRIVER_MEMORY", "2g"), source)
+    command = [sys.executable, "-P", __file__, "--child", "--work-dir", str(work_dir)]
+    command += ["--scale-factor", str(scale_factor)]
     done = subprocess.run(command, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{source or 'installed'} failed:\n{done.stdout}\n{done.stderr}")
@@ -153,7 +152,7 @@ def main() -> int:
     versions: list[Path | None] = [None, *args.compare]
     print(f"write path of {TABLE}, s per run (median of {args.repeat}): create, then replace")
     for source in versions:
-        runs = [run_version(source, work, rows) for _ in range(args.repeat)]
+        runs = [run_version(source, args.work_dir, args.scale_factor) for _ in range(args.repeat)]
         name = str(source) if source else "installed"
         for label, index in (("create", 0), ("replace", 1)):
             steps = {

@@ -27,16 +27,13 @@ def process_scratch_dir(root: Path) -> Path:
     return mine
 
 
-def remove_abandoned(root: Path) -> list[Path]:
-    """Removes the folders below ``root`` of processes that no longer run; returns them."""
+def remove_abandoned(root: Path) -> None:
+    """Removes the folders below ``root`` of processes that no longer run."""
     if not root.is_dir():
-        return []
-    removed = []
+        return
     for folder in root.iterdir():
         if folder.name.isdigit() and not _running(int(folder.name)):
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed
 
 
 def _running(pid: int) -> bool:
