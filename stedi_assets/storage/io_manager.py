@@ -23,7 +23,7 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from stedi_assets.pii import mask_pii
@@ -183,28 +183,25 @@ def _rows_per_day(snapshot: Snapshot, days: Days, written: DataFrame) -> dict[st
 
 
 def _day_previews(written: DataFrame, days: Days, rows_per_day: dict[str, int]) -> dict[str, list]:
-    """Up to PREVIEW_ROWS masked rows of each day, in one job without a shuffle of the table:
-    a seeded sample keeps about 4 previews' worth of each day, then the first few are kept."""
+    """Up to PREVIEW_ROWS masked rows of each day, in one scan without a shuffle: a seeded
+    sample keeps about 4 previews' worth of each day (a bounded number of rows, never the
+    table), and the first few of each day are kept here."""
     if not rows_per_day:
         return {}
-    spark = written.sparkSession
-    shares = spark.createDataFrame(
-        [(day, min(1.0, 4 * PREVIEW_ROWS / max(rows, 1))) for day, rows in rows_per_day.items()],
-        f"{days.column} string, _share double",
+    share = F.create_map(
+        *(
+            value
+            for day, rows in rows_per_day.items()
+            for value in (F.lit(day), F.lit(min(1.0, 4 * PREVIEW_ROWS / max(rows, 1))))
+        )
     )
-    in_days = written.where(F.col(days.column).between(days.first, days.last))
-    sample = (
-        mask_pii(in_days)
-        .join(F.broadcast(shares), days.column)
-        .where(F.rand(7) < F.col("_share"))
-        .drop("_share")
-        .select(*written.columns)
-    )
-    first = Window.partitionBy(days.column).orderBy(*sample.columns)
+    day = F.col(days.column)
+    sample = written.where(day.between(days.first, days.last) & (F.rand(7) < share[day]))
     previews: dict[str, list] = {}
-    kept = sample.withColumn("_n", F.row_number().over(first)).where(F.col("_n") <= PREVIEW_ROWS)
-    for row in kept.drop("_n").collect():  # PREVIEW_ROWS per day at most
-        previews.setdefault(row[days.column], []).append(row)
+    for row in mask_pii(sample).collect():  # about 4 * PREVIEW_ROWS per day
+        kept = previews.setdefault(row[days.column], [])
+        if len(kept) < PREVIEW_ROWS:
+            kept.append(row)
     return previews
 
 
