@@ -50,7 +50,7 @@ mutants: install
 	$(BIN)/python scripts/mutants.py
 
 # The benchmark against plain PySpark and DuckDB, with a new day through the sensor and queries
-# (scale factors 1 and 50, median of 3 runs; ~35 min on 2 cores). BENCH_ARGS="--repeat 1
+# (scale factors 1 and 50, median of 3 runs; 15-35 min on 2 cores). BENCH_ARGS="--repeat 1
 # --scale-factors 50" for a quick look.
 BENCH_ARGS ?= --repeat 3
 bench: install
@@ -62,7 +62,8 @@ bench-scale: install
 	$(BIN)/python benchmarks/run_benchmark.py --scale-factors 50 500 --engines project --no-day-run
 
 # The write path alone: the same rows written as one table by this version and by 80caeed (plain
-# Parquet swapped in by hand, before Iceberg), median of 3 (~10 min; needs `make bench`'s SF50 data).
+# Parquet swapped in by hand, before Iceberg), median of 3 (3-10 min; builds
+# `make bench`'s SF50 data when it is missing).
 WRITE_PATH_BASE ?= $(or $(TMPDIR),/tmp)/stedi-80caeed
 bench-write-path: install
 	rm -rf $(WRITE_PATH_BASE) && mkdir -p $(WRITE_PATH_BASE)
