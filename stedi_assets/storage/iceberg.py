@@ -57,10 +57,15 @@ TABLE_PROPERTIES: dict[str, str] = {
 # Options of every write, whatever version created the table (``make bench-write-path``):
 # - no shuffle before the write: each task sorts its own rows by day, as Spark's Parquet writer
 #   does, instead of Iceberg's default hash distribution (one more exchange of every row);
-#   without fanout writers a task keeps one file open at a time;
+# - no fanout writers (Iceberg's default with distribution none), which keep a file open for
+#   every day a task holds: after the sort a task has one open file, whatever the days;
 # - Snappy, Spark's Parquet default, instead of Iceberg's zstd: faster to write and to read,
 #   for somewhat larger files.
-WRITE_OPTIONS = {"distribution-mode": "none", "compression-codec": "snappy"}
+WRITE_OPTIONS = {
+    "distribution-mode": "none",
+    "fanout-enabled": "false",
+    "compression-codec": "snappy",
+}
 
 
 def table_properties(column_names: Iterable[str]) -> dict[str, str]:
@@ -226,6 +231,8 @@ def create_table_as(
     """Creates the Iceberg table at ``location`` holding ``rows``, atomically (Iceberg stages
     the table and commits it with its first snapshot, or not at all)."""
     writer = rows.writeTo(config.identifier(table)).using("iceberg")
+    for key, value in WRITE_OPTIONS.items():
+        writer = writer.option(key, value)
     writer = writer.tableProperty("location", location.rstrip("/"))
     for key, value in table_properties(rows.columns).items():
         writer = writer.tableProperty(key, value)

@@ -23,7 +23,7 @@ from dagster import (
     TableColumn,
     TableSchema,
 )
-from pyspark.sql import DataFrame
+from pyspark.sql import DataFrame, Row
 from pyspark.sql import functions as F
 
 from stedi_assets.pii import mask_pii
@@ -184,8 +184,8 @@ def _rows_per_day(snapshot: Snapshot, days: Days, written: DataFrame) -> dict[st
 
 def _day_previews(written: DataFrame, days: Days, rows_per_day: dict[str, int]) -> dict[str, list]:
     """Up to PREVIEW_ROWS masked rows of each day, in one scan without a shuffle: a seeded
-    sample keeps about 4 previews' worth of each day (a bounded number of rows, never the
-    table), and the first few of each day are kept here."""
+    sample keeps about 4 previews' worth of each day (on average 4 * PREVIEW_ROWS rows per day
+    reach the driver, never the table), and the first of each day by value are kept."""
     if not rows_per_day:
         return {}
     share = F.create_map(
@@ -197,12 +197,16 @@ def _day_previews(written: DataFrame, days: Days, rows_per_day: dict[str, int]) 
     )
     day = F.col(days.column)
     sample = written.where(day.between(days.first, days.last) & (F.rand(7) < share[day]))
-    previews: dict[str, list] = {}
+    sampled: dict[str, list] = {}
     for row in mask_pii(sample).collect():  # about 4 * PREVIEW_ROWS per day
-        kept = previews.setdefault(row[days.column], [])
-        if len(kept) < PREVIEW_ROWS:
-            kept.append(row)
-    return previews
+        sampled.setdefault(row[days.column], []).append(row)
+    # Sorted so that a day's preview does not depend on the order of the scan.
+    return {day: sorted(rows, key=_in_column_order)[:PREVIEW_ROWS] for day, rows in sampled.items()}
+
+
+def _in_column_order(row: Row) -> list[tuple[bool, str]]:
+    """A sort key of a row by its values, column by column (None first)."""
+    return [(value is not None, str(value)) for value in row]
 
 
 def column_descriptions(table: str, definition_metadata: Mapping[str, Any]) -> dict[str, str]:
