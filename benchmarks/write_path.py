@@ -147,7 +147,7 @@ def main() -> int:
         from run_benchmark import build_landing, reference_data
 
         landing = args.work_dir / f"sf{args.scale_factor}" / "landing"
-        # make bench's scaled data, built here when it has not run (SF50: ~15 s).
+        # make bench's scaled data, built here when it has not run yet.
         build_landing(reference_data(), landing, args.scale_factor)
         work.mkdir(parents=True, exist_ok=True)
         make_rows(landing / "accelerometer", rows)
