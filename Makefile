@@ -57,7 +57,7 @@ bench: install
 	$(BIN)/python benchmarks/run_benchmark.py $(BENCH_ARGS)
 
 # SF500 (about 55 M landing rows, 5.5 GB of JSON in $$TMPDIR): how the project's time and memory
-# grow from SF50 (~55 min on 2 cores, 7 of them building the data).
+# grow from SF50 (15-55 min on 2 cores, 3-7 of them building the data).
 bench-scale: install
 	$(BIN)/python benchmarks/run_benchmark.py --scale-factors 50 500 --engines project --no-day-run
 
